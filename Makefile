@@ -1,0 +1,41 @@
+# Two commands do all set-up: `make run` and `make test` (see README.md).
+# Installs are recorded in stamp files, so a second run installs nothing unless
+# pyproject.toml changed.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+
+.PHONY: run test lint format bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.dev-installed: pyproject.toml | $(PY)
+	$(PIP) install -e '.[dev]'
+	@touch $@
+
+$(VENV)/.all-installed: pyproject.toml | $(PY)
+	$(PIP) install -e '.[all]'
+	@touch $@
+
+run: $(VENV)/.all-installed
+	$(VENV)/bin/ezpz-tui
+
+test: $(VENV)/.dev-installed lint
+	$(PY) -m pytest
+
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(VENV)/.dev-installed
+	@echo "make bench: no benchmarks yet (they arrive with the run issue, in bench/)"
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

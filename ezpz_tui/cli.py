@@ -1,0 +1,280 @@
+"""The ``ezpz-tui`` command: ``ezpz-tui [flags] [-- COMMAND ...]``.
+
+Our flags end at ``--`` or at the first word that is not a flag; everything after
+belongs to the command, untouched (its ``-h`` and ``-n`` included). Long flags
+are never abbreviated. Only the interactive console imports Textual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from ezpz_core import __version__
+from ezpz_core.errors import EzpzError, UsageError
+from ezpz_core.kinds import LauncherChoice, RankIO, SchedulerKind
+
+EXAMPLES = """\
+examples:
+  ezpz-tui --dry-run                        show the plan for the reference workload
+  ezpz-tui --dry-run -n 8 -- python3 train.py --lr 0.1
+  ezpz-tui --dry-run --json --ppn 4 --nhosts 2 -- python3 train.py
+  ezpz-tui --check                          judge this job: hostfile, launcher, GPUs, env
+  ezpz-tui --dry-run --launcher-arg=--no-vni -- python3 train.py
+  ezpz-tui --dry-run --hostfile hosts.txt --cpu-bind core -- ./job.sh
+  ezpz-tui --launcher none -- ./my_launch.sh   run your own launch script
+
+Flags after "--" belong to COMMAND. A launcher flag that starts with "-" is
+given as --launcher-arg=FLAG. Docs: docs/cli.md, docs/launch.md.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        hint = ""
+        if "unrecognized arguments" in message:
+            hint = "\nhint: put the command after --, and launcher flags in --launcher-arg=FLAG"
+        self.exit(2, f"{self.prog}: error: {message}{hint}\n(see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="ezpz-tui",
+        usage="ezpz-tui [flags] [-- COMMAND ...]",
+        description=(
+            "A job console for distributed PyTorch on PBS, Slurm and laptops. It finds the "
+            "job it runs in, builds the exact launch command (mpiexec, srun, mpirun or "
+            "torchrun) and, without --dry-run/--check, opens the interactive console. "
+            "With no COMMAND it runs the reference workload (python -m ezpz_core.workload)."
+        ),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    mode = parser.add_argument_group("what to do")
+    mode.add_argument(
+        "--dry-run", action="store_true", help="print the plan and the argv, then exit 0"
+    )
+    mode.add_argument(
+        "--check", action="store_true", help="judge discovery and the plan; exit 1 on any error"
+    )
+    mode.add_argument(
+        "--json", action="store_true", help="with --dry-run or --check: one JSON object on stdout"
+    )
+    mode.add_argument("--version", action="version", version=f"ezpz-tui {__version__}")
+
+    size = parser.add_argument_group("topology (derived from the job when not given)")
+    size.add_argument("-n", "--np", type=_positive_int, metavar="N", help="total ranks")
+    size.add_argument(
+        "--ppn",
+        type=_positive_int,
+        metavar="P",
+        help="ranks per host (default: accelerators per host, else 1)",
+    )
+    size.add_argument(
+        "--nhosts", type=_positive_int, metavar="H", help="hosts to use (default: all of the job's)"
+    )
+    size.add_argument(
+        "--hostfile",
+        metavar="FILE",
+        help="hosts to use instead of the job's (host, host slots=N or host:N per line)",
+    )
+
+    launch = parser.add_argument_group("launcher")
+    launch.add_argument(
+        "--launcher",
+        choices=[c.value for c in LauncherChoice],
+        default=LauncherChoice.AUTO.value,
+        help="auto: mpiexec in PBS jobs, srun in Slurm jobs, else mpirun, else torchrun; "
+        "none: run COMMAND exactly as given (your own launch script)",
+    )
+    launch.add_argument(
+        "--launcher-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="pass ARG to the launcher before COMMAND (repeatable; write --launcher-arg=--flag)",
+    )
+    launch.add_argument(
+        "--cpu-bind", metavar="BIND", help="CPU binding (beats CPU_BIND and the machine default)"
+    )
+    launch.add_argument(
+        "--rank-io",
+        choices=[r.value for r in RankIO],
+        default=None,
+        help="how output lines are tied to ranks: label (launcher labels, where line-safe), "
+        "wrapper (our per-rank wrapper), none; auto picks the safe one",
+    )
+    launch.add_argument(
+        "--no-label", action="store_true", help="same as --rank-io none: the plain launcher argv"
+    )
+
+    where = parser.add_argument_group("discovery overrides")
+    where.add_argument(
+        "--scheduler",
+        choices=["auto", *(k.value for k in SchedulerKind)],
+        default="auto",
+        help="which scheduler to assume (also EZPZ_SCHEDULER)",
+    )
+    where.add_argument(
+        "--machine", metavar="NAME", help="which machine's defaults to use (also EZPZ_MACHINE)"
+    )
+    return parser
+
+
+def split_argv(parser: argparse.ArgumentParser, argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Our flags, and the command: everything after ``--`` or from the first non-flag.
+
+    Long flags that take a value are rejoined as ``--flag=value`` so a value that
+    starts with ``-`` (``--launcher-arg --no-vni``) is not mistaken for a flag.
+    """
+    takes_value = {
+        name for name, action in parser._option_string_actions.items() if action.nargs != 0
+    }
+    ours: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            return ours, list(argv[i + 1 :])
+        if not token.startswith("-") or token == "-":
+            return ours, list(argv[i:])
+        if token in takes_value and i + 1 < len(argv):
+            value = argv[i + 1]
+            ours.append(f"{token}={value}" if token.startswith("--") else token)
+            if not token.startswith("--"):
+                ours.append(value)
+            i += 2
+            continue
+        ours.append(token)
+        i += 1
+    return ours, []
+
+
+def _rank_io(args: argparse.Namespace) -> RankIO:
+    if args.no_label and args.rank_io not in (None, RankIO.NONE.value):
+        raise UsageError(f"--no-label contradicts --rank-io {args.rank_io}; give one of them")
+    if args.no_label:
+        return RankIO.NONE
+    return RankIO(args.rank_io or RankIO.AUTO.value)
+
+
+def _request(args: argparse.Namespace, command: list[str]):  # -> LaunchRequest
+    from ezpz_core.launch.request import LaunchRequest
+
+    return LaunchRequest(
+        command=tuple(command),
+        np=args.np,
+        ppn=args.ppn,
+        nhosts=args.nhosts,
+        hostfile=os.path.expanduser(args.hostfile) if args.hostfile else None,
+        cpu_bind=args.cpu_bind,
+        launcher=LauncherChoice(args.launcher),
+        rank_io=_rank_io(args),
+        launcher_args=tuple(args.launcher_arg),
+    )
+
+
+def _dry_run(args: argparse.Namespace, command: list[str]) -> int:
+    from ezpz_core.launch.plan import make_plan
+    from ezpz_tui import report
+
+    plan = make_plan(
+        _request(args, command),
+        scheduler=SchedulerKind(args.scheduler) if args.scheduler != "auto" else None,
+        machine=args.machine,
+    )
+    if args.json:
+        print(json.dumps(plan.to_json(), indent=2))
+    else:
+        print(report.format_plan(plan))
+    return 0
+
+
+def _check(args: argparse.Namespace, command: list[str]) -> int:
+    from ezpz_core.doctor import Status, run_checks
+    from ezpz_core.hostfile import read_hostfile
+    from ezpz_core.job import detect_job
+    from ezpz_core.launch.flavour import SystemProbe
+    from ezpz_core.launch.plan import plan_launch
+    from ezpz_tui import report
+
+    env = os.environ
+    job = detect_job(
+        env,
+        scheduler=SchedulerKind(args.scheduler) if args.scheduler != "auto" else None,
+        machine=args.machine,
+    )
+    request = _request(args, command)
+    plan, error = None, None
+    try:
+        user = read_hostfile(request.hostfile) if request.hostfile else None
+        plan = plan_launch(job, request, env=env, probe=SystemProbe(env), user_hostfile=user)
+    except EzpzError as exc:
+        error = str(exc)
+    checks = run_checks(job, plan, env=env, python=sys.executable, plan_error=error)
+    if args.json:
+        facts = plan.to_json() if plan else report.job_json(job)
+        facts["checks"] = [c.to_json() for c in checks]
+        print(json.dumps(facts, indent=2))
+    else:
+        print(report.format_checks(job, plan, checks))
+    return 1 if any(c.status is Status.ERROR for c in checks) else 0
+
+
+def _interactive(args: argparse.Namespace, command: list[str]) -> int:
+    from ezpz_core.launch.plan import make_plan
+
+    plan = make_plan(
+        _request(args, command),
+        scheduler=SchedulerKind(args.scheduler) if args.scheduler != "auto" else None,
+        machine=args.machine,
+    )
+    from ezpz_tui.app import EzpzApp  # Textual is imported only here
+
+    EzpzApp(plan).run()
+    return 0
+
+
+def run(argv: Sequence[str]) -> int:
+    parser = build_parser()
+    ours, command = split_argv(parser, argv)
+    args = parser.parse_args(ours)
+    if args.json and not (args.dry_run or args.check):
+        parser.error("--json needs --dry-run or --check")
+    if args.dry_run and args.check:
+        parser.error("--dry-run and --check are separate modes; give one")
+    if args.check:
+        return _check(args, command)
+    if args.dry_run:
+        return _dry_run(args, command)
+    return _interactive(args, command)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console-script entry point: user mistakes print one line, never a traceback."""
+    try:
+        return run(sys.argv[1:] if argv is None else argv)
+    except EzpzError as exc:
+        print(f"ezpz-tui: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

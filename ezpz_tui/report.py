@@ -1,0 +1,103 @@
+"""Plain-text renderings of a plan and of ``--check`` results (no Textual, no rich).
+
+The argv is always printed last, alone on its line, built with ``shlex.join``
+so it can be copied into a shell as is.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from ezpz_core.doctor import Check, Status
+from ezpz_core.job import Job
+from ezpz_core.launch.plan import LaunchPlan
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    """Job facts alone, for ``--check --json`` when no plan could be made."""
+    alloc = job.allocation
+    return {
+        "scheduler": job.scheduler.value,
+        "scheduler_source": job.scheduler_source,
+        "in_job": job.in_job,
+        "machine": job.machine.name,
+        "machine_source": job.machine_source,
+        "job_id": job.job_id,
+        "hostname": job.hostname,
+        "hostfile": alloc.hostfile,
+        "hosts": list(alloc.hosts),
+        "nhosts": alloc.nhosts,
+        "ngpu_per_host": job.accelerators.count,
+        "accelerator": job.accelerators.kind or None,
+        "ngpu_source": job.accelerators.source,
+        "warnings": list(job.warnings),
+    }
+
+
+def _hosts_line(hosts: tuple[str, ...], limit: int = 4) -> str:
+    shown = ", ".join(hosts[:limit])
+    return shown + (f", ... ({len(hosts)} in all)" if len(hosts) > limit else "")
+
+
+def job_lines(job: Job) -> list[tuple[str, str]]:
+    where = f"inside job {job.job_id}" if job.in_job else "not inside a job"
+    acc = job.accelerators
+    return [
+        ("scheduler", f"{job.scheduler.value}, {where} ({job.scheduler_source})"),
+        ("machine", f"{job.machine.name} ({job.machine_source})"),
+        ("host", job.hostname),
+        ("accelerators", f"{acc.count} {acc.kind} per host ({acc.source})".replace("  ", " ")),
+    ]
+
+
+def plan_lines(plan: LaunchPlan) -> list[tuple[str, str]]:
+    rows = job_lines(plan.job)
+    topo = plan.topology
+    if topo is not None:
+        rows.append(("hostfile", plan.hostfile or "-"))
+        rows.append(("hosts", _hosts_line(plan.hosts) or "-"))
+        rows.append(
+            ("topology", f"{topo.world_size} rank(s) = {topo.nhosts} host(s) x {topo.ppn} per host")
+        )
+    pick = plan.launcher
+    found = "" if pick.found else ", NOT FOUND"
+    rows.append(("launcher", f"{pick.name} ({pick.flavour.value}; {pick.source}{found})"))
+    rows.append(("rank I/O", plan.rank_io.value))
+    if plan.binding.value:
+        rows.append(("cpu bind", f"{plan.binding.value} ({plan.binding.source})"))
+    return rows
+
+
+def _table(rows: list[tuple[str, str]]) -> list[str]:
+    width = max(len(k) for k, _ in rows)
+    return [f"  {key:<{width}}  {value}" for key, value in rows]
+
+
+def format_plan(plan: LaunchPlan) -> str:
+    out = ["ezpz-tui plan (dry run: nothing was started)", *_table(plan_lines(plan))]
+    if plan.warnings:
+        out.append("warnings:")
+        out += [f"  - {w}" for w in plan.warnings]
+    out.append("command:")
+    out.append(shlex.join(plan.argv))
+    return "\n".join(out)
+
+
+_MARK = {Status.OK: "ok", Status.WARN: "warn", Status.ERROR: "ERROR"}
+
+
+def format_checks(job: Job, plan: LaunchPlan | None, checks: list[Check]) -> str:
+    out = ["ezpz-tui check", *_table(plan_lines(plan) if plan else job_lines(job)), "checks:"]
+    width = max(len(c.name) for c in checks)
+    for check in checks:
+        out.append(f"  {_MARK[check.status]:<5} {check.name:<{width}}  {check.detail}")
+        if check.remedy and check.status is not Status.OK:
+            out.append(f"  {'':<5} {'':<{width}}  fix: {check.remedy}")
+    errors = sum(c.status is Status.ERROR for c in checks)
+    warns = sum(c.status is Status.WARN for c in checks)
+    out.append(f"{errors} error(s), {warns} warning(s)")
+    if plan is not None:
+        out.append("command:")
+        out.append(shlex.join(plan.argv))
+    return "\n".join(out)
