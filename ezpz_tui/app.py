@@ -7,7 +7,6 @@ the plan it shows is the same ``LaunchPlan`` that ``--dry-run`` prints.
 from __future__ import annotations
 
 import shlex
-
 from typing import ClassVar
 
 from textual.app import App, ComposeResult
