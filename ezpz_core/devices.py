@@ -75,7 +75,7 @@ def count_accelerators(
         for name in ("SLURM_GPUS_ON_NODE", "SLURM_GPUS_PER_NODE"):
             count = _env_count(env, name)
             if count is not None:
-                return Accelerators(count, machine.accelerator or "cuda", name)
+                return Accelerators(count, (machine.accelerator or "cuda") if count else "", name)
     flat = env.get("ZE_FLAT_DEVICE_HIERARCHY", "FLAT").upper() != "COMPOSITE"
     probes = (
         (("nvidia-smi", "-L"), parse_nvidia_smi_list, "cuda"),

@@ -59,11 +59,23 @@ def check_scheduler(job: Job) -> Check:
     )
 
 
-def check_hosts(job: Job, plan: LaunchPlan | None) -> Check:
+def check_hosts(
+    job: Job,
+    plan: LaunchPlan | None,
+    user_hostfile: str | None = None,
+    user_hostfile_error: str | None = None,
+) -> Check:
     alloc = job.allocation
-    user_file = plan.request.hostfile if plan else None
-    if user_file and plan is not None:
-        return _ok("hostfile", f"{user_file}: {len(plan.hosts)} host(s) used")
+    if user_hostfile_error:
+        return Check(
+            "hostfile",
+            Status.ERROR,
+            user_hostfile_error,
+            "fix the file, or pass another with --hostfile (one host per line)",
+        )
+    if user_hostfile:
+        used = f"{len(plan.hosts)} host(s) used" if plan else "read"
+        return _ok("hostfile", f"{user_hostfile} (--hostfile): {used}")
     if job.in_job and alloc.error:
         return Check(
             "hostfile", Status.ERROR, alloc.error, "pass --hostfile FILE with one host per line"
@@ -214,11 +226,13 @@ def run_checks(
     env: Mapping[str, str],
     python: str,
     plan_error: str | None = None,
+    user_hostfile: str | None = None,
+    user_hostfile_error: str | None = None,
 ) -> list[Check]:
     """Every check, in the order a person would read them."""
     return [
         check_scheduler(job),
-        check_hosts(job, plan),
+        check_hosts(job, plan, user_hostfile, user_hostfile_error),
         check_launcher(plan, env),
         check_accelerators(job),
         check_python(plan, env, python),

@@ -25,6 +25,7 @@ from ezpz_core.errors import HostfileError, UsageError
 # RFC 1123 labels, plus "_" which real clusters use; IPv4 literals match too.
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
 _HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+MAX_HOSTFILE_BYTES = 64 * 1024 * 1024
 _SLOTS = re.compile(r"(slots|max_slots|max-slots)=(.*)")
 
 
@@ -62,7 +63,7 @@ def is_valid_hostname(name: str) -> bool:
 
 
 def _parse_slots(value: str, path: str, lineno: int, what: str) -> int:
-    if not value.isdigit() or int(value) < 1:
+    if re.fullmatch(r"[0-9]{1,9}", value) is None or int(value) < 1:
         raise HostfileError(path, f"{what} must be a whole number >= 1, got {value!r}", lineno)
     return int(value)
 
@@ -99,7 +100,10 @@ def parse_hostfile(text: str, path: str) -> Hostfile:
     slots: dict[str, int] = {}
     seen_twice: dict[str, None] = {}
     explicit = False
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a line (as for launchers and editors); str.splitlines would
+    # also split at form feeds and other separators inside comments.
+    for lineno, raw in enumerate(text.split("\n"), start=1):
+        line = raw.removesuffix("\r")
         if "\x00" in line:
             raise HostfileError(path, "contains binary data (NUL bytes); is it a hostfile?", lineno)
         parsed = _parse_line(line, path, lineno)
@@ -126,7 +130,7 @@ def parse_hostfile(text: str, path: str) -> Hostfile:
 def decode_hostfile(data: bytes, path: str) -> str:
     """Bytes -> text; undecodable bytes are an error that names the line."""
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         lineno = data.count(b"\n", 0, exc.start) + 1
         raise HostfileError(path, "contains binary data (not UTF-8 text)", lineno) from None
@@ -136,7 +140,7 @@ def read_hostfile(path: str) -> Hostfile:
     """Read and parse the hostfile at ``path`` (the I/O edge of this module)."""
     try:
         with open(path, "rb") as handle:
-            data = handle.read(64 * 1024 * 1024)
+            data = handle.read(MAX_HOSTFILE_BYTES + 1)
     except FileNotFoundError:
         raise HostfileError(path, "does not exist") from None
     except IsADirectoryError:
@@ -145,6 +149,8 @@ def read_hostfile(path: str) -> Hostfile:
         raise HostfileError(path, "cannot be read (permission denied)") from None
     except OSError as exc:
         raise HostfileError(path, f"cannot be read ({exc.strerror or exc})") from None
+    if len(data) > MAX_HOSTFILE_BYTES:
+        raise HostfileError(path, "is larger than 64 MiB; is it a hostfile?")
     return parse_hostfile(decode_hostfile(data, path), path)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import psutil
 
@@ -73,10 +73,11 @@ def detect_job(
     """
     env = os.environ if env is None else env
     host = hostname or socket.gethostname()
-    machine_name = machine or env.get("EZPZ_MACHINE", "").strip()
-    if machine_name:
-        source = "--machine" if machine else "EZPZ_MACHINE"
-        found_machine, machine_source = machine_by_name(machine_name, source), source
+    if machine is not None:
+        found_machine, machine_source = machine_by_name(machine, "--machine"), "--machine"
+    elif env.get("EZPZ_MACHINE", "").strip():
+        found_machine = machine_by_name(env["EZPZ_MACHINE"], "EZPZ_MACHINE")
+        machine_source = "EZPZ_MACHINE"
     else:
         found_machine = match_machine(host, env)
         machine_source = (
@@ -117,6 +118,4 @@ def _hosts_include(hosts: tuple[str, ...], host: str) -> bool:
 
 
 def _with_warning(alloc: Allocation, warning: str) -> Allocation:
-    from dataclasses import replace
-
     return replace(alloc, warnings=(*alloc.warnings, warning))

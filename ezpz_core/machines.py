@@ -65,7 +65,7 @@ MACHINES: tuple[Machine, ...] = (
         filter_profile="aurora",
         rules=(
             Rule(r"x4\d{3}" + _ALCF_NODE),
-            Rule(r"aurora-.*"),
+            Rule(r"aurora-(uan|login)-?\d+(\..*)?"),
             Rule(r".*\.aurora\.alcf\.anl\.gov"),
         ),
     ),
@@ -106,7 +106,7 @@ MACHINES: tuple[Machine, ...] = (
         rendezvous_domain=".hsn.cm.polaris.alcf.anl.gov",
         rules=(
             Rule(r"x3\d{3}" + _ALCF_NODE),
-            Rule(r"polaris-.*"),
+            Rule(r"polaris-(login|gpu)-?\d+(\..*)?"),
             Rule(r".*\.polaris\.alcf\.anl\.gov"),
         ),
     ),
@@ -118,7 +118,7 @@ MACHINES: tuple[Machine, ...] = (
         accelerator="cuda",
         job_flavour=Flavour.OPENMPI,
         rendezvous_domain=".lab.alcf.anl.gov",
-        rules=(Rule(r"sophia-.*"),),
+        rules=(Rule(r"sophia-(gpu|login)-?\d+(\..*)?"),),
     ),
     Machine(
         name="thetagpu",
@@ -128,7 +128,7 @@ MACHINES: tuple[Machine, ...] = (
         accelerator="cuda",
         job_flavour=Flavour.PALS,
         cpu_bind=DEPTH_BIND,
-        rules=(Rule(r"theta.*"),),
+        rules=(Rule(r"theta(gpu|login)\d+(\..*)?"),),
     ),
     Machine(
         name="perlmutter",

@@ -153,7 +153,7 @@ def split_argv(parser: argparse.ArgumentParser, argv: Sequence[str]) -> tuple[li
             return ours, list(argv[i + 1 :])
         if not token.startswith("-") or token == "-":
             return ours, list(argv[i:])
-        if token in takes_value and i + 1 < len(argv):
+        if token in takes_value and i + 1 < len(argv) and argv[i + 1] != "--":
             value = argv[i + 1]
             ours.append(f"{token}={value}" if token.startswith("--") else token)
             if not token.startswith("--"):
@@ -163,6 +163,20 @@ def split_argv(parser: argparse.ArgumentParser, argv: Sequence[str]) -> tuple[li
         ours.append(token)
         i += 1
     return ours, []
+
+
+def _validate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse what argparse lets through: ``--flag=--`` (parsed as an empty list)
+    and empty strings where a value is needed."""
+    for action in parser._actions:
+        value = getattr(args, action.dest, None)
+        values = value if action.dest == "launcher_arg" else [value]
+        if any(isinstance(v, list) for v in values):
+            parser.error(f"argument {action.option_strings[-1]}: expected one argument")
+    if args.hostfile is not None and not args.hostfile.strip():
+        parser.error("argument --hostfile: expected a file name, got an empty string")
+    if any(not arg for arg in args.launcher_arg):
+        parser.error("argument --launcher-arg: expected a value, got an empty string")
 
 
 def _rank_io(args: argparse.Namespace) -> RankIO:
@@ -220,13 +234,25 @@ def _check(args: argparse.Namespace, command: list[str]) -> int:
         machine=args.machine,
     )
     request = _request(args, command)
-    plan, error = None, None
+    plan, error, hostfile_error = None, None, None
     try:
         user = read_hostfile(request.hostfile) if request.hostfile else None
-        plan = plan_launch(job, request, env=env, probe=SystemProbe(env), user_hostfile=user)
     except EzpzError as exc:
-        error = str(exc)
-    checks = run_checks(job, plan, env=env, python=sys.executable, plan_error=error)
+        user, error, hostfile_error = None, str(exc), str(exc)
+    if error is None:
+        try:
+            plan = plan_launch(job, request, env=env, probe=SystemProbe(env), user_hostfile=user)
+        except EzpzError as exc:
+            error = str(exc)
+    checks = run_checks(
+        job,
+        plan,
+        env=env,
+        python=sys.executable,
+        plan_error=error,
+        user_hostfile=request.hostfile,
+        user_hostfile_error=hostfile_error,
+    )
     if args.json:
         facts = plan.to_json() if plan else report.job_json(job)
         facts["checks"] = [c.to_json() for c in checks]
@@ -254,6 +280,7 @@ def run(argv: Sequence[str]) -> int:
     parser = build_parser()
     ours, command = split_argv(parser, argv)
     args = parser.parse_args(ours)
+    _validate(parser, args)
     if args.json and not (args.dry_run or args.check):
         parser.error("--json needs --dry-run or --check")
     if args.dry_run and args.check:

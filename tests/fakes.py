@@ -18,7 +18,9 @@ from ezpz_core.kinds import Flavour
 from ezpz_core.launch.flavour import parse_flavour
 from ezpz_core.schedulers import Context
 
-OPENMPI_VERSION = "mpirun (Open MPI) 5.0.11\n\nReport bugs to https://www.open-mpi.org/community/help/\n"
+OPENMPI_VERSION = (
+    "mpirun (Open MPI) 5.0.11\n\nReport bugs to https://www.open-mpi.org/community/help/\n"
+)
 HYDRA_VERSION = """HYDRA build details:
     Version:                                 5.0.2
     Release Date:                            Fri Sep 25 20:45:26 UTC 2026

@@ -37,7 +37,8 @@ async def test_plan_screen_shows_the_exact_command() -> None:
         argv = app.query_one("#argv", Static)
         assert str(argv.render()) == shlex.join(plan.argv)
         table = app.query_one("#facts", DataTable)
-        facts = {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[1]) for i in range(table.row_count)}
+        rows = [table.get_row_at(i) for i in range(table.row_count)]
+        facts = {str(key): str(value) for key, value in rows}
         assert facts["topology"] == "8 rank(s) = 2 host(s) x 4 per host"
         assert facts["scheduler"].startswith("slurm, inside job 1234")
 

@@ -191,9 +191,7 @@ def test_dry_run_json_is_one_object_with_the_plan_keys(tmp_path: Path) -> None:
     assert all(isinstance(token, str) for token in data["argv"])
 
 
-def test_dry_run_json_describes_the_emulated_aurora_job(
-    tmp_path: Path, aurora_job: Aurora
-) -> None:
+def test_dry_run_json_describes_the_emulated_aurora_job(tmp_path: Path, aurora_job: Aurora) -> None:
     data = dry_json([], aurora_job.env, tmp_path)
     assert data.keys() >= PLAN_KEYS
     assert data["scheduler"] == "pbs"
@@ -394,6 +392,54 @@ def test_bad_input_is_one_usage_error(
     assert_usage_error(result, *needles)
 
 
+VALUE_FLAGS = [
+    "-n",
+    "--np",
+    "--ppn",
+    "--nhosts",
+    "--hostfile",
+    "--cpu-bind",
+    "--launcher",
+    "--launcher-arg",
+    "--rank-io",
+    "--scheduler",
+    "--machine",
+]
+
+
+@pytest.mark.parametrize("flag", VALUE_FLAGS)
+def test_flag_missing_its_value_before_the_separator_is_a_usage_error(
+    tmp_path: Path, flag: str
+) -> None:
+    """``--nhosts -- python3 x.py``: the value was forgotten; ``--`` is not the value."""
+    result = run_cli(
+        ["--dry-run", "--json", flag, "--", "python3", "x.py"], local_env(tmp_path), tmp_path
+    )
+    assert_usage_error(result, flag, "expected one argument")
+
+
+@pytest.mark.parametrize("flag", VALUE_FLAGS)
+def test_flag_missing_its_value_at_the_end_is_a_usage_error(tmp_path: Path, flag: str) -> None:
+    result = run_cli(["--dry-run", flag], local_env(tmp_path), tmp_path)
+    assert_usage_error(result, flag, "expected one argument")
+
+
+@pytest.mark.parametrize("where", ["local", "aurora"])
+def test_empty_hostfile_path_is_a_usage_error_not_ignored(
+    tmp_path: Path, aurora_job: Aurora, where: str
+) -> None:
+    """``--hostfile ""`` asked for a hostfile; falling back to the job's hosts is wrong."""
+    env = aurora_job.env if where == "aurora" else local_env(tmp_path)
+    result = run_cli(["--dry-run", "--hostfile", "", "--", *TEST_CMD], env, tmp_path)
+    assert_usage_error(result, "hostfile")
+
+
+def test_empty_machine_is_a_usage_error_not_ignored(tmp_path: Path, aurora_job: Aurora) -> None:
+    """``--machine ""`` must not silently fall back to EZPZ_MACHINE or the hostname."""
+    result = run_cli(["--dry-run", "--machine", "", "--", *TEST_CMD], aurora_job.env, tmp_path)
+    assert_usage_error(result, "--machine", *KNOWN_MACHINES)
+
+
 @pytest.mark.parametrize(
     "args", [[], ["-n", "2"], ["--", "python3", "x.py"]], ids=["alone", "with-n", "with-command"]
 )
@@ -508,6 +554,18 @@ def test_check_text_marks_the_missing_nodefile_as_an_error(
     assert "Traceback" not in result.stderr
     assert re.search(r"^  ERROR +hostfile ", result.stdout, re.MULTILINE), result.stdout
     assert "fix: " in result.stdout
+
+
+def test_check_marks_a_missing_user_hostfile_as_a_hostfile_error(tmp_path: Path) -> None:
+    """docs/cli.md: the ``hostfile`` check judges ``--hostfile`` too; "ok" would mislead."""
+    result = run_cli(
+        ["--check", "--json", "--hostfile", "/nope/hosts"], local_env(tmp_path), tmp_path
+    )
+    assert result.rc == 1, result.stdout + result.stderr
+    by_name = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert "/nope/hosts" in by_name["plan"]["detail"]
+    assert by_name["hostfile"]["status"] == "error", by_name["hostfile"]
+    assert "/nope/hosts" in by_name["hostfile"]["detail"]
 
 
 def test_check_fails_on_a_stale_world_size_in_the_aurora_job(

@@ -451,16 +451,29 @@ def test_slot_counts_must_be_ascii_digits(text):
 def test_line_numbers_count_newline_characters_like_an_editor(separator):
     # str.splitlines() also breaks on these, so the error would name a later line than
     # the one an editor shows (and than decode_hostfile counts).
-    err = hostfile_error(f"node1{separator}node2\nbad!\n")
+    err = hostfile_error(f"# spare{separator}nodes\nbad!\n")
     assert err.line == 2
+
+
+@pytest.mark.parametrize(
+    "separator",
+    ["\x0c", "\x1e", "\x85", "\u2028"],
+    ids=["FF", "RS", "NEL", "LS"],
+)
+def test_text_after_a_line_separator_in_a_comment_is_not_a_host(separator):
+    # str.splitlines() ends the comment at the separator, so "node9" became a host.
+    parsed = parse_hostfile(f"# retired:{separator}node9\nnode1\n", PATH)
+    assert parsed.hosts == ("node1",)
 
 
 # --- properties -------------------------------------------------------------------------------
 
+LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 _LABEL = st.from_regex(r"[a-z0-9_](?:[a-z0-9_-]{0,8}[a-z0-9_])?", fullmatch=True)
 HOSTNAMES = st.builds(lambda labels: ".".join(labels), st.lists(_LABEL, min_size=1, max_size=3))
 COMMENT = st.text(
-    alphabet=st.characters(exclude_characters="\r\n\x00", exclude_categories=("Cs",)),
+    # no line breaks of any kind: see test_text_after_a_line_separator_in_a_comment_...
+    alphabet=st.characters(exclude_characters=LINE_BREAKS + "\x00", exclude_categories=("Cs",)),
     max_size=20,
 ).map(lambda s: "#" + s)
 FILLER = st.one_of(st.just(""), st.sampled_from([" ", "\t", "  \t"]), COMMENT)
@@ -565,3 +578,16 @@ def test_property_decode_hostfile_returns_text_or_raises_hostfile_error(data):
         assert err.line is not None and 1 <= err.line <= data.count(b"\n") + 1
     else:
         assert text.encode("utf-8") == data
+
+
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_host(tmp_path):
+    path = tmp_path / "hosts"
+    path.write_bytes("\ufeffnode1\nnode2\n".encode())
+    assert read_hostfile(str(path)).hosts == ("node1", "node2")
+
+
+def test_a_file_over_64_mib_is_refused_not_truncated(tmp_path):
+    path = tmp_path / "huge"
+    path.write_bytes(b"node1\n" * (11 * 1024 * 1024 + 1))
+    with pytest.raises(HostfileError, match="larger than 64 MiB"):
+        read_hostfile(str(path))

@@ -372,7 +372,8 @@ SRUN = ("srun", "-u", "--verbose")
     [
         (slurm_env(SLURM_NODELIST="nid[001-004]", NGPU_PER_HOST="8"), {"nhosts": 4, "ppn": 8},
          ("-N4", "-n32", "--gpus-per-node=8")),  # v9
-        (slurm_env(SLURM_NODELIST="<unset>", SLURM_NNODES="8"), {}, ("-N8", "-n32", "--gpus-per-node=4")),  # v12
+        (slurm_env(SLURM_NODELIST="<unset>", SLURM_NNODES="8"), {},
+         ("-N8", "-n32", "--gpus-per-node=4")),  # v12
         (slurm_env(), {}, ("-N2", "-n8", "--gpus-per-node=4")),  # v13
         (slurm_env(), {"np": 6, "ppn": 3}, ("-N2", "-n6", "--gpus-per-node=3")),  # v32
         (slurm_env(NGPU_PER_HOST="0"), {"np": 4}, ("-N2", "-n4")),  # v35

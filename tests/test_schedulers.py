@@ -433,6 +433,17 @@ def test_pbs_binary_nodefile_is_an_allocation_error_naming_file_and_line(
     assert "--hostfile" in alloc.error
 
 
+@pytest.mark.parametrize("content", ["", "\n\n", "# written by hand\n"])
+def test_pbs_nodefile_without_hosts_is_an_allocation_error(tmp_path: Path, content: str) -> None:
+    job = make_pbs_job(tmp_path)
+    Path(job.nodefile).write_text(content)
+    found = detect(job.env, hostname=FIRST_HOST, context=job.context)
+    assert found.allocation.hosts == ()
+    assert found.allocation.error is not None
+    assert job.nodefile in found.allocation.error
+    assert "--hostfile" in found.allocation.error
+
+
 def test_pbs_never_needs_qstat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """ezpz ran ``qstat -fn1wru`` to list the job's nodes. Here qstat is absent from
     the job's PATH, and a trap qstat that records any call sits on the process PATH:
