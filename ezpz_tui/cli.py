@@ -26,7 +26,9 @@ examples:
   ezpz-tui --check                          judge this job: hostfile, launcher, GPUs, env
   ezpz-tui --dry-run --launcher-arg=--no-vni -- python3 train.py
   ezpz-tui --dry-run --hostfile hosts.txt --cpu-bind core -- ./job.sh
-  ezpz-tui --launcher none -- ./my_launch.sh   run your own launch script
+  ezpz-tui --run -n 2 -- python3 train.py   run headless: [rank] lines, run dir, exit code
+  ezpz-tui --run --ranks 0 --timeout 600 -- python3 train.py
+  ezpz-tui --run --launcher none -- ./my_launch.sh   run your own launch script
 
 Flags after "--" belong to COMMAND. A launcher flag that starts with "-" is
 given as --launcher-arg=FLAG. Docs: docs/cli.md, docs/launch.md.
@@ -51,6 +53,33 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = _seconds(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="ezpz-tui",
@@ -71,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mode.add_argument(
         "--check", action="store_true", help="judge discovery and the plan; exit 1 on any error"
+    )
+    mode.add_argument(
+        "--run",
+        action="store_true",
+        help="run the job headless (no UI): lines as [rank] text, files in the run "
+        "directory, the job's exit code",
     )
     mode.add_argument(
         "--json", action="store_true", help="with --dry-run or --check: one JSON object on stdout"
@@ -122,6 +157,45 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument(
         "--no-label", action="store_true", help="same as --rank-io none: the plain launcher argv"
     )
+
+    run = parser.add_argument_group("running (--run)")
+    run.add_argument(
+        "--outdir",
+        default="outputs/ezpz-tui",
+        metavar="DIR",
+        help="where run directories go (default: ./outputs/ezpz-tui)",
+    )
+    run.add_argument(
+        "--timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="stop the job after this long without any output; exit 124",
+    )
+    run.add_argument(
+        "--retries",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="re-run up to N times on a non-zero exit",
+    )
+    run.add_argument(
+        "--retry-backoff",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="wait before the first retry; doubles each time, at most 60 s (default 5)",
+    )
+    show = parser.add_argument_group("what is shown (files always get everything)")
+    show.add_argument(
+        "--ranks", metavar="SPEC", help="ranks to print: 0, 0,3-5 or all (default all)"
+    )
+    show.add_argument("--grep", metavar="REGEX", help="print only lines that match REGEX")
+    show.add_argument(
+        "--filter-profile",
+        metavar="NAME",
+        help="noise filter profile (default: the machine's, e.g. aurora; none for no filter)",
+    )
+    show.add_argument("--no-filter", action="store_true", help="show noise lines too")
 
     where = parser.add_argument_group("discovery overrides")
     where.add_argument(
@@ -241,7 +315,14 @@ def _check(args: argparse.Namespace, command: list[str]) -> int:
         user, error, hostfile_error = None, str(exc), str(exc)
     if error is None:
         try:
-            plan = plan_launch(job, request, env=env, probe=SystemProbe(env), user_hostfile=user)
+            plan = plan_launch(
+                job,
+                request,
+                env=env,
+                probe=SystemProbe(env),
+                user_hostfile=user,
+                as_root=os.geteuid() == 0,
+            )
         except EzpzError as exc:
             error = str(exc)
     checks = run_checks(
@@ -260,6 +341,33 @@ def _check(args: argparse.Namespace, command: list[str]) -> int:
     else:
         print(report.format_checks(job, plan, checks))
     return 1 if any(c.status is Status.ERROR for c in checks) else 0
+
+
+def _headless(args: argparse.Namespace, command: list[str]) -> int:
+    from ezpz_core.launch.plan import make_plan
+    from ezpz_core.run.filters import make_filter
+    from ezpz_core.run.session import RunOptions
+    from ezpz_tui.headless import run_headless
+
+    plan = make_plan(
+        _request(args, command),
+        scheduler=SchedulerKind(args.scheduler) if args.scheduler != "auto" else None,
+        machine=args.machine,
+    )
+    display = make_filter(
+        plan.job.machine.filter_profile,
+        profile=args.filter_profile,
+        no_filter=args.no_filter,
+        grep=args.grep,
+        ranks=args.ranks,
+    )
+    options = RunOptions(
+        outdir=args.outdir,
+        timeout=args.timeout,
+        retries=args.retries,
+        retry_backoff=args.retry_backoff,
+    )
+    return run_headless(plan, options, display)
 
 
 def _interactive(args: argparse.Namespace, command: list[str]) -> int:
@@ -283,8 +391,10 @@ def run(argv: Sequence[str]) -> int:
     _validate(parser, args)
     if args.json and not (args.dry_run or args.check):
         parser.error("--json needs --dry-run or --check")
-    if args.dry_run and args.check:
-        parser.error("--dry-run and --check are separate modes; give one")
+    if sum((args.dry_run, args.check, args.run)) > 1:
+        parser.error("--dry-run, --check and --run are separate modes; give one")
+    if args.run:
+        return _headless(args, command)
     if args.check:
         return _check(args, command)
     if args.dry_run:

@@ -25,6 +25,7 @@ class BuildContext:
     machine_bind: tuple[str, ...] = ()
     accelerators: int = 0
     cpus: int = 1
+    as_root: bool = False  # Open MPI refuses root unless told
 
 
 @dataclass(frozen=True)

@@ -28,4 +28,8 @@ def build(ctx: BuildContext) -> Built:
         argv.append("--oversubscribe")
     if ctx.rank_io is RankIO.LABEL:
         argv.append("--tag-output")
-    return Built((*argv, *ctx.launcher_args, *ctx.command))
+    warnings = []
+    if ctx.as_root and "--allow-run-as-root" not in ctx.launcher_args:
+        argv.append("--allow-run-as-root")
+        warnings.append("running as root: added --allow-run-as-root, which Open MPI requires")
+    return Built((*argv, *ctx.launcher_args, *ctx.command), tuple(warnings))

@@ -179,6 +179,7 @@ def plan_launch(
     probe: LauncherProbe,
     user_hostfile: Hostfile | None = None,
     python: str = sys.executable,
+    as_root: bool = False,
 ) -> LaunchPlan:
     """Decide the launcher, topology and argv for ``request`` in ``job``."""
     pick = choose_launcher(job, request.launcher, probe)
@@ -224,6 +225,7 @@ def plan_launch(
         machine_bind=job.machine.cpu_bind,
         accelerators=job.accelerators.count,
         cpus=job.cpus,
+        as_root=as_root,
     )
     built = BUILDERS[pick.style](ctx)
     return LaunchPlan(
@@ -255,5 +257,10 @@ def make_plan(
     job = detect_job(env, scheduler=scheduler, machine=machine, context=context)
     hostfile = read_hostfile(os.path.expanduser(request.hostfile)) if request.hostfile else None
     return plan_launch(
-        job, request, env=env, probe=probe or SystemProbe(env), user_hostfile=hostfile
+        job,
+        request,
+        env=env,
+        probe=probe or SystemProbe(env),
+        user_hostfile=hostfile,
+        as_root=os.geteuid() == 0,
     )

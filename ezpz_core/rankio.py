@@ -1,0 +1,154 @@
+"""The per-rank wrapper: ``python -m ezpz_core.rankio -- CMD ...``.
+
+Launchers such as MPICH/Hydra and torchrun cut a rank's output at every read, so
+a line written in two pieces can arrive split, or mixed with another rank's. This
+wrapper runs on each rank in front of the user's command, reads the command's
+stdout and stderr, and writes only whole records, each with one ``write`` small
+enough to be atomic on a pipe, prefixed with a label of its own::
+
+    @ezpz:<rank>:<kind>|<bytes>\\n
+
+``kind`` is ``o``/``e`` for the end of a stdout/stderr line, ``O``/``E`` for a
+piece of a longer (or long-unfinished) line that continues in the next record,
+and ``x`` for the final record, whose text is the command's exit status: a
+number, or ``-N`` for death by signal N. The wrapper then exits the same way.
+A bare ``\\r`` (a progress bar) ends a line like ``\\n`` does.
+
+Stdlib only, and small: it starts on every rank of every job.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+
+from ezpz_core.rankenv import rank_from_env
+
+PIECE = 4000  # payload bytes per record: label + piece + "\n" < PIPE_BUF (4096)
+HOLD_S = 0.5  # an unfinished line is sent as a piece after this long
+FORWARDED = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+class _Pump:
+    """Copies one pipe of the command to one of our fds as labelled records."""
+
+    def __init__(self, rank: int, src: int, dst: int, kind: str) -> None:
+        self.src, self.dst = src, dst
+        self.end = f"@ezpz:{rank}:{kind}|".encode()
+        self.more = f"@ezpz:{rank}:{kind.upper()}|".encode()
+        self.buffer = b""
+        self.skip_lf = False
+
+    def emit(self, payload: bytes, final: bool) -> None:
+        while len(payload) > PIECE:
+            _write_all(self.dst, self.more + payload[:PIECE] + b"\n")
+            payload = payload[PIECE:]
+        _write_all(self.dst, (self.end if final else self.more) + payload + b"\n")
+
+    def feed(self, data: bytes) -> None:
+        if self.skip_lf and data.startswith(b"\n"):
+            data = data[1:]
+        self.skip_lf = False
+        data = self.buffer + data
+        start = 0
+        while True:
+            cr = data.find(b"\r", start)
+            lf = data.find(b"\n", start)
+            if cr < 0 and lf < 0:
+                break
+            if lf < 0 or (0 <= cr < lf):
+                end, nxt = cr, cr + 1
+                if nxt < len(data) and data[nxt : nxt + 1] == b"\n":
+                    nxt += 1
+                elif nxt == len(data):
+                    self.skip_lf = True
+            else:
+                end, nxt = lf, lf + 1
+            self.emit(data[start:end], final=True)
+            start = nxt
+        rest = data[start:]
+        while len(rest) > PIECE:
+            _write_all(self.dst, self.more + rest[:PIECE] + b"\n")
+            rest = rest[PIECE:]
+        self.buffer = rest
+
+    def run(self) -> None:
+        while True:
+            ready, _, _ = select.select([self.src], [], [], HOLD_S)
+            if not ready:
+                if self.buffer:  # keep the line live: send what we have as a piece
+                    self.emit(self.buffer, final=False)
+                    self.buffer = b""
+                continue
+            chunk = os.read(self.src, 65536)
+            if not chunk:
+                break
+            self.feed(chunk)
+        if self.buffer:
+            self.emit(self.buffer, final=True)
+            self.buffer = b""
+        os.close(self.src)
+
+
+def _status_text(code: int) -> str:
+    return str(code)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--"]:
+        args = args[1:]
+    rank = rank_from_env(os.environ).rank
+    if not args:
+        sys.stderr.write("usage: python -m ezpz_core.rankio -- COMMAND [ARGS...]\n")
+        return 2
+    try:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as exc:
+        code = 127 if isinstance(exc, FileNotFoundError) else 126
+        message = f"ezpz rankio: cannot run {args[0]!r}: {exc.strerror or exc}".encode()
+        _write_all(2, f"@ezpz:{rank}:e|".encode() + message + b"\n")
+        _write_all(1, f"@ezpz:{rank}:x|{code}\n".encode())
+        return code
+    for sig in FORWARDED:
+        signal.signal(sig, lambda signum, _frame: proc.send_signal(signum))
+    assert proc.stdout is not None and proc.stderr is not None
+    pumps = [
+        _Pump(rank, proc.stdout.fileno(), 1, "o"),
+        _Pump(rank, proc.stderr.fileno(), 2, "e"),
+    ]
+    threads = [threading.Thread(target=p.run, daemon=True) for p in pumps]
+    for thread in threads:
+        thread.start()
+    code = proc.wait()
+    for thread in threads:
+        thread.join()
+    _write_all(1, f"@ezpz:{rank}:x|{_status_text(code)}\n".encode())
+    if code < 0:  # die of the same signal, so the launcher reports it the same way
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+        return 128 - code
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

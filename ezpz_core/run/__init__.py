@@ -1,0 +1,1 @@
+"""Running a plan: process group, per-rank streams, run directory, signals."""

@@ -1,0 +1,159 @@
+"""Display filters: data, applied to the view only. Nothing is ever filtered on disk.
+
+Noise profiles are per machine (``Machine.filter_profile``). Their patterns are
+anchored to the shape of the noise, so they cannot swallow a real error: never a
+bare word such as ``AttributeError`` (ezpz's list hid real tracebacks that way).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ezpz_core.errors import UsageError
+from ezpz_core.run.events import Line
+
+
+@dataclass(frozen=True)
+class NoiseFilter:
+    name: str
+    patterns: tuple[str, ...]
+
+
+PROFILES: dict[str, tuple[NoiseFilter, ...]] = {
+    "aurora": (
+        NoiseFilter(
+            "xpu-kernel-reregistration",
+            (
+                r"\s*Overriding a previously registered kernel for the same operator"
+                r" and the same dispatch key$",
+                r"\s*operator: aten::\S+(\(.*\))?$",
+                r"\s*(previous|new) kernel: registered at .*$",
+                r"\s*registered at /build/pytorch/build/aten/src/ATen/RegisterSchema\.cpp:\d+$",
+                r"\s*dispatch key: XPU$",
+            ),
+        ),
+        NoiseFilter(
+            "protobuf-getprototype",
+            (r"AttributeError: 'MessageFactory' object has no attribute 'GetPrototype'$",),
+        ),
+        NoiseFilter(
+            "pkg-resources-deprecation",
+            (
+                r".*UserWarning: pkg_resources is deprecated as an API\..*$",
+                r"\s*import pkg_resources$",
+            ),
+        ),
+        NoiseFilter(
+            "deepspeed-accelerator-banner", (r".*Setting ds_accelerator to xpu \(auto detect\)$",)
+        ),
+        NoiseFilter(
+            "duplicate-metric-registration",
+            (r".*Trying to register 2 metrics with the same name.*$",),
+        ),
+        NoiseFilter("tf-trt-warning", (r".*TF-TRT Warning: .*$",)),
+        NoiseFilter(
+            "sycl-header-without-fsycl",
+            (
+                r"In file included from /var/run/palsd/.*$",
+                r"/opt/aurora/[^:]+/sycl/sycl\.hpp:\d+:\d+: warning: .*$",
+                r".*You are including <sycl/sycl\.hpp> without -fsycl flag.*$",
+                r".*SYCL_DISABLE_FSYCL_SYCLHPP_WARNING macro\.?\"?\)?$",
+                r"<scratch space>:\d+:\d+: note: expanded from here$",
+                r"\d+ warnings? generated\.$",
+                r"\s*\|\s*\^~*\s*$",
+            ),
+        ),
+    ),
+}
+
+
+def profile_names() -> list[str]:
+    return sorted(PROFILES)
+
+
+def parse_ranks(spec: str | None) -> frozenset[int] | None:
+    """``"0"``, ``"0,3-5"``, ``"all"`` -> the ranks to show (None: all)."""
+    if spec is None or spec.strip().lower() == "all":
+        return None
+    ranks: set[int] = set()
+    for part in spec.split(","):
+        lo, dash, hi = part.strip().partition("-")
+        if not lo.isdigit() or (dash and not hi.isdigit()):
+            raise UsageError(f"--ranks {spec!r}: expected ranks like 0, 0,3-5 or all")
+        first, last = int(lo), int(hi) if dash else int(lo)
+        if last < first:
+            raise UsageError(f"--ranks {spec!r}: range {part.strip()} runs backwards")
+        ranks.update(range(first, last + 1))
+    return frozenset(ranks)
+
+
+@dataclass
+class DisplayFilter:
+    """Decides which lines are shown, and counts what each rule hid."""
+
+    noise: tuple[NoiseFilter, ...] = ()
+    grep: str | None = None
+    ranks: frozenset[int] | None = None
+    hidden: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._noise = None
+        if self.noise:
+            groups = "|".join(
+                f"(?P<f{i}>{'|'.join(f'(?:{p})' for p in f.patterns)})"
+                for i, f in enumerate(self.noise)
+            )
+            self._noise = re.compile(groups)
+        try:
+            self._grep = re.compile(self.grep) if self.grep is not None else None
+        except re.error as exc:
+            raise UsageError(
+                f"--grep {self.grep!r} is not a valid regular expression: {exc}"
+            ) from None
+
+    @property
+    def active(self) -> bool:
+        return bool(self._noise or self._grep or self.ranks is not None)
+
+    def _hide(self, name: str) -> None:
+        self.hidden[name] = self.hidden.get(name, 0) + 1
+
+    def visible(self, lines: Iterable[Line]) -> list[Line]:
+        shown: list[Line] = []
+        noise = self._noise.fullmatch if self._noise else None
+        grep = self._grep.search if self._grep else None
+        ranks = self.ranks
+        for line in lines:
+            if ranks is not None and line.rank >= 0 and line.rank not in ranks:
+                self._hide("--ranks")
+                continue
+            if noise is not None:
+                m = noise(line.text)
+                if m is not None:
+                    self._hide(self.noise[int(str(m.lastgroup)[1:])].name)
+                    continue
+            if grep is not None and grep(line.text) is None:
+                self._hide("--grep")
+                continue
+            shown.append(line)
+        return shown
+
+
+def make_filter(
+    machine_profile: str | None,
+    profile: str | None = None,
+    no_filter: bool = False,
+    grep: str | None = None,
+    ranks: str | None = None,
+) -> DisplayFilter:
+    """The display filter for these flags (``--filter-profile``, ``--no-filter``...)."""
+    name = None if no_filter else (profile or machine_profile)
+    if name is not None and name != "none" and name not in PROFILES:
+        raise UsageError(
+            f"--filter-profile {name!r} is unknown; "
+            f"choose one of: none, {', '.join(profile_names())}"
+        )
+    noise = PROFILES.get(name or "", ()) if name != "none" else ()
+    return DisplayFilter(noise=noise, grep=grep, ranks=parse_ranks(ranks))

@@ -1,0 +1,265 @@
+"""Run one argv in its own process group and turn its output into events.
+
+The launcher starts in a new session (so its whole tree is one process group we
+can signal), with stdout and stderr on separate pipes. Stopping escalates: SIGINT
+to the group, then SIGTERM after ``grace_s`` (or at the next interrupt), then
+SIGKILL. Any output byte counts as activity for the idle watchdog. When the run
+ends, whatever is left of the group, or of processes it started that left the
+group, is killed: no process of the job outlives the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import psutil
+
+from ezpz_core.run.events import Event, Finished, Lines, Notice, RankExited, Started
+from ezpz_core.run.labels import Attributor, LabelFormat
+from ezpz_core.run.splitter import LineSplitter
+
+Sink = Callable[[Event], None]
+RawSink = Callable[[str, bytes], None]
+
+READ_SIZE = 1 << 18
+EXIT_WATCHDOG = 124
+EXIT_INTERRUPTED = 130
+EXIT_NOT_FOUND = 127
+EXIT_NOT_EXECUTABLE = 126
+
+
+@dataclass
+class RunResult:
+    code: int
+    reason: str  # "", "watchdog", "interrupted", "signal", "not-found"
+    started: float
+    ended: float
+    exits: dict[int, int] = field(default_factory=dict)
+
+
+class Runner:
+    """One attempt: start, stream, stop on request or silence, clean up."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        label_format: LabelFormat,
+        sink: Sink,
+        raw_sink: RawSink | None = None,
+        timeout: float | None = None,
+        grace_s: float = 10.0,
+        cwd: str | None = None,
+        attempt: int = 1,
+    ) -> None:
+        self.argv = tuple(argv)
+        self.env = dict(env)
+        self.label_format = label_format
+        self.sink = sink
+        self.raw_sink = raw_sink
+        self.timeout = timeout
+        self.grace_s = grace_s
+        self.cwd = cwd
+        self.attempt = attempt
+        self.last_activity = time.monotonic()
+        self.reason = ""
+        self.stop_signal: int | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self._stage = 0  # 0 running, 1 SIGINT sent, 2 SIGTERM sent, 3 SIGKILL sent
+        self._escalation: asyncio.Task[None] | None = None
+        self._known: dict[int, float] = {}  # descendant pid -> create time
+        self.exits: dict[int, int] = {}
+
+    # -- stopping -----------------------------------------------------------
+
+    def request_stop(self, reason: str, signum: int = signal.SIGINT) -> None:
+        """Ctrl+C, SIGTERM/SIGHUP to us, or the watchdog: escalate one step."""
+        if self._proc is None or self._proc.returncode is not None:
+            return
+        if not self.reason:
+            self.reason = reason
+            self.stop_signal = signum
+        self._escalate()
+
+    def _escalate(self) -> None:
+        steps = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
+        if self._stage >= len(steps):
+            return
+        sig = steps[self._stage]
+        self._stage += 1
+        self._signal_group(sig)
+        self.sink(
+            Notice(f"sent {signal.Signals(sig).name} to the job's process group", time.time())
+        )
+        if self._escalation is not None:
+            self._escalation.cancel()
+        if self._stage < len(steps):
+            self._escalation = asyncio.get_running_loop().create_task(self._escalate_later())
+
+    async def _escalate_later(self) -> None:
+        await asyncio.sleep(self.grace_s)
+        self.sink(Notice(f"the job did not stop within {self.grace_s:g} s", time.time()))
+        self._escalate()
+
+    def _signal_group(self, sig: int) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        self._signal_strays(sig)
+
+    def _remember_descendants(self) -> None:
+        if self._proc is None:
+            return
+        try:
+            children = psutil.Process(self._proc.pid).children(recursive=True)
+        except psutil.Error:
+            return
+        for child in children:
+            with contextlib.suppress(psutil.Error):
+                self._known.setdefault(child.pid, child.create_time())
+
+    def _signal_strays(self, sig: int) -> None:
+        """Signal remembered descendants that left our process group."""
+        for pid, created in list(self._known.items()):
+            try:
+                proc = psutil.Process(pid)
+                if proc.create_time() != created:
+                    raise psutil.NoSuchProcess(pid)
+                proc.send_signal(sig)
+            except psutil.Error:
+                self._known.pop(pid, None)
+
+    # -- running ------------------------------------------------------------
+
+    async def _pump(self, reader: asyncio.StreamReader, stream: str) -> None:
+        splitter = LineSplitter()
+        attributor = Attributor(self.label_format, stream)
+        sink, raw = self.sink, self.raw_sink
+        while True:
+            chunk = await reader.read(READ_SIZE)
+            if not chunk:
+                break
+            now = time.time()
+            self.last_activity = time.monotonic()
+            if raw is not None:
+                raw(stream, chunk)
+            texts = splitter.feed(chunk)
+            if texts:
+                sink(Lines(attributor.lines(texts, now)))
+                self._exits(attributor)
+        now = time.time()
+        tail = attributor.lines(splitter.flush(), now) + attributor.flush(now)
+        if tail:
+            sink(Lines(tail))
+        self._exits(attributor)
+
+    def _exits(self, attributor: Attributor) -> None:
+        if attributor.exits:
+            for event in attributor.take_exits():
+                self.exits[event.rank] = event.code
+                self.sink(event)
+
+    async def _watchdog(self, timeout: float) -> None:
+        while True:
+            idle = time.monotonic() - self.last_activity
+            if idle >= timeout:
+                self.sink(
+                    Notice(
+                        f"watchdog: no output for {idle:.0f} s (--timeout {timeout:g}); "
+                        "stopping the job",
+                        time.time(),
+                        "error",
+                    )
+                )
+                self.request_stop("watchdog")
+                return
+            await asyncio.sleep(min(1.0, max(0.05, timeout - idle)))
+
+    async def _track(self) -> None:
+        while True:
+            self._remember_descendants()
+            await asyncio.sleep(1.0)
+
+    async def run(self) -> RunResult:
+        started = time.time()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self.argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=self.env,
+                cwd=self.cwd,
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            return self._failed(EXIT_NOT_FOUND, f"{self.argv[0]}: command not found", started)
+        except PermissionError:
+            return self._failed(EXIT_NOT_EXECUTABLE, f"{self.argv[0]}: permission denied", started)
+        self._proc = proc
+        self.last_activity = time.monotonic()
+        self.sink(Started(proc.pid, self.argv, started, self.attempt))
+        assert proc.stdout is not None and proc.stderr is not None
+        pumps = [
+            asyncio.ensure_future(self._pump(proc.stdout, "stdout")),
+            asyncio.ensure_future(self._pump(proc.stderr, "stderr")),
+        ]
+        helpers = [asyncio.ensure_future(self._track())]
+        if self.timeout:
+            helpers.append(asyncio.ensure_future(self._watchdog(self.timeout)))
+        try:
+            code = await proc.wait()
+            # Output may still be in the pipes; a rank that outlived the launcher
+            # may hold them open: give the readers a moment, then clean up.
+            _, late = await asyncio.wait(pumps, timeout=2.0)
+            self._kill_leftovers()
+            if late:
+                await asyncio.wait(late, timeout=2.0)
+                for task in late:
+                    task.cancel()
+        finally:
+            for task in helpers:
+                task.cancel()
+            if self._escalation is not None:
+                self._escalation.cancel()
+            self._kill_leftovers()
+        ended = time.time()
+        final = self._final_code(code)
+        self.sink(Finished(final, ended, self.reason))
+        return RunResult(final, self.reason, started, ended, dict(self.exits))
+
+    def _final_code(self, code: int) -> int:
+        if self.reason == "watchdog":
+            return EXIT_WATCHDOG
+        if self.reason == "interrupted":
+            return EXIT_INTERRUPTED
+        if self.reason == "signal" and self.stop_signal is not None:
+            return 128 + self.stop_signal
+        return 128 - code if code < 0 else code
+
+    def _kill_leftovers(self) -> None:
+        self._remember_descendants()
+        proc = self._proc
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        self._signal_strays(signal.SIGKILL)
+
+    def _failed(self, code: int, message: str, started: float) -> RunResult:
+        now = time.time()
+        self.reason = "not-found"
+        self.sink(Notice(message, now, "error"))
+        self.sink(Finished(code, now, self.reason))
+        return RunResult(code, self.reason, started, now)
+
+
+def exit_rank_events(exits: Mapping[int, int]) -> list[RankExited]:
+    return [RankExited(rank, code) for rank, code in sorted(exits.items())]

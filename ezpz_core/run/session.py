@@ -1,0 +1,271 @@
+"""A whole ``--run``: run directory, attempts with back-off, files, summary.
+
+The runner emits events; this module fans them out to the attempt's files and to
+the caller's sink (the headless printer, later the console), flushes the files at
+least twice a second, and writes ``summary.json`` at the end, whatever the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ezpz_core.kinds import RankIO
+from ezpz_core.launch.plan import LaunchPlan
+from ezpz_core.launch.styles import Style
+from ezpz_core.run.events import Event, Lines, Notice, RankExited
+from ezpz_core.run.labels import LabelFormat
+from ezpz_core.run.runner import EXIT_INTERRUPTED, EXIT_NOT_FOUND, Runner, RunResult
+from ezpz_core.run.store import AttemptStore, new_run_dir, write_json
+
+FLUSH_S = 0.5
+DEFAULT_OUTDIR = "outputs/ezpz-tui"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    outdir: str = DEFAULT_OUTDIR
+    timeout: float | None = None
+    retries: int = 0
+    retry_backoff: float = 5.0
+    grace_s: float = 10.0
+
+
+def backoff(first: float, retry: int) -> float:
+    """Seconds before retry ``retry`` (1-based): 5, 10, 20, 40, 60, 60... for first=5."""
+    return min(60.0, first * 2 ** (retry - 1)) if first < 60 else first
+
+
+def label_format(plan: LaunchPlan) -> LabelFormat:
+    """How to read the labels the plan's launcher (or our wrapper) puts on lines."""
+    if plan.rank_io is RankIO.WRAPPER:
+        return LabelFormat.WRAPPER
+    if plan.rank_io is RankIO.NONE:
+        return LabelFormat.NONE
+    style = plan.launcher.style
+    if style in (Style.OPENMPI, Style.SOPHIA):
+        return LabelFormat.OPENMPI
+    if style in (Style.SRUN, Style.PALS):
+        return LabelFormat.SRUN
+    if style is Style.DIRECT:
+        return LabelFormat.ANY
+    return LabelFormat.NONE
+
+
+def run_argv(plan: LaunchPlan, run_dir: Path) -> tuple[str, ...]:
+    """The plan's argv with what needs the run directory (torchrun's log dir)."""
+    argv = plan.argv
+    if plan.launcher.style is Style.TORCHRUN:
+        extra = ("--log-dir", str(run_dir / "torchrun"), "--redirects", "3", "--tee", "3")
+        argv = (*argv[:4], *extra, *argv[4:])
+    return argv
+
+
+def run_env(base: Mapping[str, str], run_dir: Path) -> dict[str, str]:
+    env = dict(base)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    env["EZPZ_RUN_DIR"] = str(run_dir)
+    env["EZPZ_HISTORY"] = str(run_dir / "history.jsonl")
+    return env
+
+
+def preflight(plan: LaunchPlan, env: Mapping[str, str]) -> str | None:
+    """Why the run cannot start (launcher or command missing), or None."""
+    pick = plan.launcher
+    if pick.style is not Style.DIRECT and not pick.found:
+        return f"{pick.name}: launcher not found on PATH (see ezpz-tui --check)"
+    local = pick.style in (Style.DIRECT, Style.TORCHRUN) or not plan.job.in_job
+    first = plan.command[0] if plan.command else ""
+    if local and first and not first.endswith(".py"):
+        if os.sep in first:
+            if not os.access(first, os.X_OK):
+                return f"{first}: command not found or not executable"
+        elif shutil.which(first, path=env.get("PATH", "")) is None:
+            return f"{first}: command not found on PATH"
+    return None
+
+
+@dataclass
+class Outcome:
+    code: int
+    reason: str
+    run_dir: Path
+    started: float
+    ended: float
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+class Session:
+    """Runs a plan to the end; ``interrupt`` is what signal handlers call."""
+
+    def __init__(
+        self,
+        plan: LaunchPlan,
+        options: RunOptions,
+        sink: Callable[[Event], None],
+        env: Mapping[str, str] | None = None,
+        hidden_counts: Callable[[], dict[str, int]] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.options = options
+        self.sink = sink
+        self.base_env = dict(os.environ if env is None else env)
+        self.hidden_counts = hidden_counts or dict
+        self.run_dir = new_run_dir(options.outdir, plan.job.job_id)
+        self.runner: Runner | None = None
+        self.interrupted: str | None = None
+        self._sleep: asyncio.Future[None] | None = None
+        self.store: AttemptStore | None = None
+
+    def interrupt(self, signum: int = signal.SIGINT) -> None:
+        """First call: SIGINT to the job; later calls escalate (see Runner)."""
+        reason = "interrupted" if signum == signal.SIGINT else "signal"
+        if self.interrupted is None:
+            self.interrupted = reason
+        if self._sleep is not None and not self._sleep.done():
+            self._sleep.cancel()
+        if self.runner is not None:
+            self.runner.request_stop(reason, signum)
+
+    def _fan_out(self, store: AttemptStore) -> Callable[[Event], None]:
+        sink = self.sink
+
+        def handle(event: Event) -> None:
+            if isinstance(event, Lines):
+                store.add(event.lines)
+            elif isinstance(event, RankExited):
+                store.exited(event)
+            sink(event)
+
+        return handle
+
+    async def _flusher(self, store: AttemptStore) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_S)
+            store.flush()
+
+    async def run(self) -> Outcome:
+        plan_json = self.plan.to_json()
+        plan_json["run_dir"] = str(self.run_dir)
+        write_json(self.run_dir / "plan.json", plan_json)
+        env = run_env(self.base_env, self.run_dir)
+        started = time.time()
+        attempts: list[dict[str, Any]] = []
+        result: RunResult | None = None
+        problem = preflight(self.plan, env)
+        total = self.options.retries + 1
+        for attempt in range(1, total + 1):
+            directory = self.run_dir if total == 1 else self.run_dir / f"attempt-{attempt}"
+            store = AttemptStore(directory)
+            self.store = store
+            if problem is not None:
+                self.sink(Notice(problem, time.time(), "error"))
+                result = RunResult(EXIT_NOT_FOUND, "not-found", time.time(), time.time())
+                attempts.append(self._attempt_json(attempt, store, result))
+                store.close()
+                break
+            result = await self._attempt(attempt, store, env)
+            attempts.append(self._attempt_json(attempt, store, result))
+            if (
+                result.code == 0
+                or self.interrupted
+                or result.reason == "not-found"
+                or attempt == total
+            ):
+                break
+            wait = backoff(self.options.retry_backoff, attempt)
+            self.sink(
+                Notice(
+                    f"retry {attempt}/{self.options.retries} (exit {result.code}); "
+                    f"waiting {wait:g} s",
+                    time.time(),
+                )
+            )
+            self._sleep = asyncio.ensure_future(asyncio.sleep(wait))
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sleep
+            if self.interrupted:
+                break
+        assert result is not None
+        code = (
+            EXIT_INTERRUPTED
+            if self.interrupted == "interrupted" and result.code != 0
+            else result.code
+        )
+        outcome = Outcome(code, result.reason, self.run_dir, started, time.time(), attempts)
+        outcome.summary = self._summary(outcome)
+        write_json(self.run_dir / "summary.json", outcome.summary)
+        return outcome
+
+    async def _attempt(self, attempt: int, store: AttemptStore, env: dict[str, str]) -> RunResult:
+        runner = Runner(
+            run_argv(self.plan, self.run_dir),
+            env,
+            label_format(self.plan),
+            self._fan_out(store),
+            raw_sink=lambda _stream, data: store.raw(data),
+            timeout=self.options.timeout,
+            grace_s=self.options.grace_s,
+            attempt=attempt,
+        )
+        self.runner = runner
+        flusher = asyncio.ensure_future(self._flusher(store))
+        try:
+            if self.interrupted:
+                return RunResult(EXIT_INTERRUPTED, "interrupted", time.time(), time.time())
+            return await runner.run()
+        finally:
+            flusher.cancel()
+            store.close()
+            self.runner = None
+
+    def _attempt_json(self, attempt: int, store: AttemptStore, result: RunResult) -> dict[str, Any]:
+        ranks = {
+            ("launcher" if rank < 0 else str(rank)): stats.to_json()
+            for rank, stats in sorted(store.stats.items())
+        }
+        error = store.first_error
+        return {
+            "attempt": attempt,
+            "directory": str(store.directory),
+            "exit_code": result.code,
+            "reason": result.reason,
+            "start": result.started,
+            "end": result.ended,
+            "duration_s": round(result.ended - result.started, 3),
+            "ranks": ranks,
+            "first_error": None
+            if error is None
+            else {"rank": error.rank, "line": error.line, "text": error.text},
+        }
+
+    def _summary(self, outcome: Outcome) -> dict[str, Any]:
+        last = outcome.attempts[-1]
+        failed = {
+            rank: info["exit_code"]
+            for rank, info in last["ranks"].items()
+            if rank != "launcher" and info["exit_code"] not in (None, 0)
+        }
+        return {
+            "exit_code": outcome.code,
+            "reason": outcome.reason or ("interrupted" if self.interrupted else ""),
+            "start": outcome.started,
+            "end": outcome.ended,
+            "duration_s": round(outcome.ended - outcome.started, 3),
+            "run_dir": str(outcome.run_dir),
+            "argv": list(run_argv(self.plan, self.run_dir)),
+            "ranks": last["ranks"],
+            "failed_ranks": failed,
+            "first_error": last["first_error"],
+            "hidden_lines": self.hidden_counts(),
+            "attempts": outcome.attempts,
+        }

@@ -1,0 +1,169 @@
+"""``ezpz-tui --run``: the job with no UI, its lines printed as ``[N] text``.
+
+Job output goes to stdout (rank gutter coloured per rank on a terminal, plain when
+piped or with ``NO_COLOR``); our own messages, the live status line (terminals
+only) and the end-of-run summary go to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from typing import TextIO
+
+from ezpz_core.launch.plan import LaunchPlan
+from ezpz_core.run.events import LAUNCHER, Event, Finished, Lines, Notice, Started
+from ezpz_core.run.filters import DisplayFilter
+from ezpz_core.run.session import Outcome, RunOptions, Session
+
+_COLORS = (36, 33, 32, 35, 34, 31, 96, 93, 92, 95, 94, 91)
+_CLEAR = "\r\x1b[K"
+
+
+def use_color(stream: TextIO, env: dict[str, str] | os._Environ[str]) -> bool:
+    return stream.isatty() and not env.get("NO_COLOR") and env.get("TERM") != "dumb"
+
+
+class HeadlessPrinter:
+    """Consumes runner events; prints what the display filter lets through."""
+
+    def __init__(
+        self, out: TextIO, err: TextIO, display: DisplayFilter, color: bool, status: bool
+    ) -> None:
+        self.out, self.err = out, err
+        self.display = display
+        self.color = color
+        self.status = status
+        self._gutters: dict[int, str] = {}
+        self.lines_seen = 0
+        self.ranks_seen: set[int] = set()
+        self.started = time.monotonic()
+        self._status_shown = False
+
+    def gutter(self, rank: int) -> str:
+        text = self._gutters.get(rank)
+        if text is None:
+            label = "[launcher]" if rank == LAUNCHER else f"[{rank}]"
+            if self.color:
+                code = "2" if rank == LAUNCHER else str(_COLORS[rank % len(_COLORS)])
+                label = f"\x1b[{code}m{label}\x1b[0m"
+            text = self._gutters[rank] = label + " "
+        return text
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Lines):
+            lines = event.lines
+            self.lines_seen += len(lines)
+            if self.display.active:
+                lines = self.display.visible(lines)
+            if not lines:
+                return
+            self._clear_status()
+            gutters = self._gutters
+            parts = []
+            for line in lines:
+                gutter = gutters.get(line.rank) or self.gutter(line.rank)
+                parts.append(gutter + line.text + "\n")
+            self.out.write("".join(parts))
+            if self.status:
+                self.ranks_seen.update({line.rank for line in lines} - {LAUNCHER})
+        elif isinstance(event, Notice):
+            self._clear_status()
+            self.out.flush()
+            self.err.write(f"ezpz-tui: {event.text}\n")
+            self.err.flush()
+        elif isinstance(event, Started):
+            attempt = f" (attempt {event.attempt})" if event.attempt > 1 else ""
+            self.err.write(f"ezpz-tui: started pid {event.pid}{attempt}\n")
+        elif isinstance(event, Finished):
+            self._clear_status()
+            self.out.flush()
+
+    def _clear_status(self) -> None:
+        if self._status_shown:
+            self.err.write(_CLEAR)
+            self._status_shown = False
+
+    def draw_status(self) -> None:
+        if not self.status:
+            return
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        self.out.flush()
+        self.err.write(
+            f"{_CLEAR}{elapsed:7.1f}s  {self.lines_seen / elapsed:,.0f} lines/s  "
+            f"{len(self.ranks_seen)} rank(s) seen"
+        )
+        self.err.flush()
+        self._status_shown = True
+
+    def summary(self, outcome: Outcome) -> None:
+        self._clear_status()
+        self.out.flush()
+        s = outcome.summary
+        w = self.err.write
+        w("\n── ezpz-tui summary " + "─" * 40 + "\n")
+        reason = f" ({s['reason']})" if s.get("reason") else ""
+        w(f"  exit code   {s['exit_code']}{reason}\n")
+        w(f"  duration    {s['duration_s']:.2f} s\n")
+        failed = s.get("failed_ranks") or {}
+        if failed:
+            how = ", ".join(
+                f"rank {r}: {_how(c)}" for r, c in sorted(failed.items(), key=lambda kv: int(kv[0]))
+            )
+            w(f"  failed      {how}\n")
+        error = s.get("first_error")
+        if error:
+            w(f"  first error rank {error['rank']}, line {error['line']}: {error['text'][:200]}\n")
+        hidden = s.get("hidden_lines") or {}
+        if hidden:
+            parts = ", ".join(f"{n} by {name}" for name, n in sorted(hidden.items()))
+            w(f"  hidden      {sum(hidden.values())} line(s) from the display: {parts}\n")
+        w(f"  run dir     {outcome.run_dir}  (full logs: ranks/, combined.log)\n")
+        self.err.flush()
+
+
+def _how(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit {code}"
+
+
+async def _run(session: Session, printer: HeadlessPrinter) -> Outcome:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(signum, session.interrupt, signum)
+
+    async def status() -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            printer.draw_status()
+
+    ticker = asyncio.ensure_future(status()) if printer.status else None
+    try:
+        return await session.run()
+    finally:
+        if ticker is not None:
+            ticker.cancel()
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.remove_signal_handler(signum)
+
+
+def run_headless(plan: LaunchPlan, options: RunOptions, display: DisplayFilter) -> int:
+    """Run ``plan`` to the end; returns the exit code for ``ezpz-tui --run``."""
+    env = os.environ
+    color = use_color(sys.stdout, env)
+    status = sys.stderr.isatty() and sys.stdout.isatty() and not env.get("NO_COLOR")
+    printer = HeadlessPrinter(sys.stdout, sys.stderr, display, color=color, status=status)
+    for warning in plan.warnings:
+        sys.stderr.write(f"ezpz-tui: warning: {warning}\n")
+    session = Session(plan, options, printer, hidden_counts=lambda: dict(display.hidden))
+    sys.stderr.write(f"ezpz-tui: run dir {session.run_dir}\n")
+    outcome = asyncio.run(_run(session, printer))
+    printer.summary(outcome)
+    return outcome.code
