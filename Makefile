@@ -12,8 +12,11 @@ PIP    := $(PY) -m pip
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+# Tests also run ranks under MPICH/Hydra: its wheel goes into a second prefix so
+# its mpirun/mpiexec never shadow Open MPI's in .venv/bin.
 $(VENV)/.dev-installed: pyproject.toml | $(PY)
 	$(PIP) install -e '.[dev]'
+	$(PIP) install --quiet --upgrade --target $(VENV)/mpich mpich
 	@touch $@
 
 $(VENV)/.all-installed: pyproject.toml | $(PY)
