@@ -55,21 +55,19 @@ class HeadlessPrinter:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, Lines):
-            lines = event.lines
-            self.lines_seen += len(lines)
+            rows = event.rows
+            self.lines_seen += len(rows)
             if self.display.active:
-                lines = self.display.visible(lines)
-            if not lines:
+                rows = self.display.visible(rows)
+            if not rows:
                 return
             self._clear_status()
             gutters = self._gutters
-            parts = []
-            for line in lines:
-                gutter = gutters.get(line.rank) or self.gutter(line.rank)
-                parts.append(gutter + line.text + "\n")
-            self.out.write("".join(parts))
+            for rank in {row[0] for row in rows} - gutters.keys():
+                self.gutter(rank)
+            self.out.write("".join([gutters[r] + x + "\n" for r, _s, x in rows]))
             if self.status:
-                self.ranks_seen.update({line.rank for line in lines} - {LAUNCHER})
+                self.ranks_seen.update({row[0] for row in rows} - {LAUNCHER})
         elif isinstance(event, Notice):
             self._clear_status()
             self.out.flush()

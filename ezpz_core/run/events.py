@@ -1,8 +1,10 @@
 """What the runner tells its consumers (the run store, the headless printer, the console).
 
-``Line`` is a NamedTuple, not a dataclass: millions are made per run, and a
-tuple is the cheapest value Python has. Lines travel in ``Lines`` batches, one per
-chunk read from the launcher, so consumers pay per batch, not per line.
+Lines travel in ``Lines`` batches, one per chunk read from the launcher, as plain
+``(rank, stream, text)`` tuples (``Row``) made in C by one regex pass over the
+chunk: a job can print millions of lines, and per-line Python objects were the
+cost of the pipeline. ``Lines.lines`` gives ``Line`` values for consumers that
+want names (the console renders only what is visible).
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 LAUNCHER = -1  # the rank of lines no rank owns: launcher messages, unlabelled output
+
+
+Row = tuple[int, str, str]  # (rank, stream, text)
 
 
 class Line(NamedTuple):
@@ -28,9 +33,15 @@ class Started:
     attempt: int = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Lines:
-    lines: list[Line]
+    rows: list[Row]
+    t: float
+
+    @property
+    def lines(self) -> list[Line]:
+        t = self.t
+        return [Line(rank, stream, text, t) for rank, stream, text in self.rows]
 
 
 @dataclass(frozen=True)

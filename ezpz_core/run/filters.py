@@ -10,9 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from ezpz_core.errors import UsageError
-from ezpz_core.run.events import Line
+from ezpz_core.run.events import Line, Row
+
+RowT = TypeVar("RowT", Row, Line)
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,10 @@ PROFILES: dict[str, tuple[NoiseFilter, ...]] = {
             (
                 r"\s*Overriding a previously registered kernel for the same operator"
                 r" and the same dispatch key$",
-                r"\s*operator: aten::\S+(\(.*\))?$",
+                r"\[W\d+ [\d:.]+ OperatorEntry\.cpp:\d+\] Warning: (Warning only once for all"
+                r" operators,.*|Overriding a previously registered kernel for the same operator"
+                r" and the same dispatch key)$",
+                r"\s*operator: aten::\S+(\(.*\))?( -> .*)?$",
                 r"\s*(previous|new) kernel: registered at .*$",
                 r"\s*registered at /build/pytorch/build/aten/src/ATen/RegisterSchema\.cpp:\d+$",
                 r"\s*dispatch key: XPU$",
@@ -120,24 +126,26 @@ class DisplayFilter:
     def _hide(self, name: str) -> None:
         self.hidden[name] = self.hidden.get(name, 0) + 1
 
-    def visible(self, lines: Iterable[Line]) -> list[Line]:
-        shown: list[Line] = []
+    def visible(self, rows: Iterable[RowT]) -> list[RowT]:
+        """The rows (``(rank, stream, text)`` tuples or ``Line`` values) to show."""
+        shown: list[RowT] = []
         noise = self._noise.fullmatch if self._noise else None
         grep = self._grep.search if self._grep else None
         ranks = self.ranks
-        for line in lines:
-            if ranks is not None and line.rank >= 0 and line.rank not in ranks:
+        for row in rows:
+            rank, text = row[0], row[2]
+            if ranks is not None and rank >= 0 and rank not in ranks:
                 self._hide("--ranks")
                 continue
             if noise is not None:
-                m = noise(line.text)
+                m = noise(text)
                 if m is not None:
                     self._hide(self.noise[int(str(m.lastgroup)[1:])].name)
                     continue
-            if grep is not None and grep(line.text) is None:
+            if grep is not None and grep(text) is None:
                 self._hide("--grep")
                 continue
-            shown.append(line)
+            shown.append(row)
         return shown
 
 

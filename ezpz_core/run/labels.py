@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from ezpz_core.run.events import LAUNCHER, Line, RankExited
+from ezpz_core.run.events import LAUNCHER, Line, RankExited, Row
 
 MAX_JOINED = 1024 * 1024  # a wrapper line rejoined from pieces is cut at this size
 
@@ -29,7 +29,7 @@ class LabelFormat(StrEnum):
     NONE = "none"  # nothing is parsed
 
 
-_OPENMPI = r"(?:\[[^\]]*\d\d:\d\d:\d\d[^\]]*\])?\[\d+,(\d+)\]<(std(?:out|err|diag))>: ?"
+_OPENMPI = r"(?:\[[^\]\n]*\d\d:\d\d:\d\d[^\]\n]*\])?\[\d+,(\d+)\]<(std(?:out|err|diag))>: ?"
 _SRUN = r" *(\d+): "
 _WRAPPER = r"(?:\[\w+\]:)?@ezpz:(\d+):([oOeEx])\|"
 
@@ -38,7 +38,10 @@ _PATTERNS = {
     LabelFormat.SRUN: re.compile(_SRUN),
     LabelFormat.WRAPPER: re.compile(_WRAPPER),
 }
-_ANY = re.compile(f"{_WRAPPER}|{_OPENMPI}|{_SRUN}")
+_OPENMPI_LINE = re.compile(_OPENMPI)
+_SRUN_LINE = re.compile(_SRUN)
+_OPENMPI_BLOCK = re.compile(f"^(?:{_OPENMPI})?(.*)$", re.MULTILINE)
+_SRUN_BLOCK = re.compile(f"^(?:{_SRUN})?(.*)$", re.MULTILINE)
 
 _SRUN_EXIT = re.compile(
     r"srun: error: \S+: tasks? ([\d\-,]+): (?:Exited with exit code (\d+)|(\w+))"
@@ -66,7 +69,12 @@ def _task_ranks(spec: str) -> list[int]:
 
 
 class Attributor:
-    """Text lines of one launcher stream -> ``Line`` values and rank exits."""
+    """Text of one launcher stream -> ``(rank, stream, text)`` rows and rank exits.
+
+    The line-safe label formats are parsed with one ``findall`` over a block of
+    lines (C does the per-line work); our wrapper's records need state (pieces,
+    exit records) and are parsed line by line.
+    """
 
     def __init__(self, fmt: LabelFormat, stream: str) -> None:
         self.fmt = fmt
@@ -76,52 +84,59 @@ class Attributor:
         self._prte_rank: int | None = None
 
     def lines(self, texts: list[str], t: float) -> list[Line]:
-        if self.fmt is LabelFormat.NONE:
-            return [Line(LAUNCHER, self.stream, s, t) for s in texts]
-        if self.fmt is LabelFormat.WRAPPER:
-            return self._wrapper(texts, t)
-        if self.fmt is LabelFormat.ANY:
-            return self._any(texts, t)
-        return self._simple(texts, t)
+        """``Line`` values for ``texts`` (convenience; the runner uses ``rows``)."""
+        return [Line(r, s, x, t) for r, s, x in self.rows("\n".join(texts))] if texts else []
 
-    def _simple(self, texts: list[str], t: float) -> list[Line]:
-        match = _PATTERNS[self.fmt].match
+    def rows(self, block: str) -> list[Row]:
+        """Rows for ``block``: lines joined by ``\n``, without a trailing one."""
+        fmt = self.fmt
+        if fmt is LabelFormat.ANY:
+            if "@ezpz:" in block:
+                fmt = LabelFormat.WRAPPER
+            elif "]<std" in block:
+                fmt = LabelFormat.OPENMPI
+            else:
+                fmt = LabelFormat.SRUN
+        if fmt is LabelFormat.NONE:
+            stream = self.stream
+            return [(LAUNCHER, stream, x) for x in block.split("\n")]
+        if fmt is LabelFormat.WRAPPER:
+            return self._wrapper(block.split("\n"))
+        if fmt is LabelFormat.OPENMPI:
+            return self._openmpi(block)
+        return self._srun(block)
+
+    def _openmpi(self, block: str) -> list[Row]:
         stream = self.stream
-        has_stream = self.fmt is LabelFormat.OPENMPI
-        out: list[Line] = []
-        append = out.append
-        for s in texts:
-            m = match(s)
-            if m is None:
-                append(Line(LAUNCHER, stream, s, t))
-                self._launcher_line(s)
-            elif has_stream:
-                append(Line(int(m.group(1)), _STREAM[m.group(2)], s[m.end() :], t))
-            else:
-                append(Line(int(m.group(1)), stream, s[m.end() :], t))
-        return out
+        found = _OPENMPI_BLOCK.findall(block)
+        rows = [(int(r), _STREAM[s], x) if r else (LAUNCHER, stream, x) for r, s, x in found]
+        if stream == "stderr":
+            for r, _, x in found:
+                if not r:
+                    self._launcher_line(x)
+        return rows
 
-    def _any(self, texts: list[str], t: float) -> list[Line]:
-        out: list[Line] = []
-        for s in texts:
-            m = _ANY.match(s)
-            if m is None:
-                out.append(Line(LAUNCHER, self.stream, s, t))
-            elif m.group(1) is not None:  # our wrapper
-                out.extend(self._wrapper([s], t))
-            elif m.group(3) is not None:  # Open MPI
-                out.append(Line(int(m.group(3)), _STREAM[m.group(4)], s[m.end() :], t))
-            else:
-                out.append(Line(int(m.group(5)), self.stream, s[m.end() :], t))
-        return out
+    def _srun(self, block: str) -> list[Row]:
+        stream = self.stream
+        found = _SRUN_BLOCK.findall(block)
+        rows = [(int(r), stream, x) if r else (LAUNCHER, stream, x) for r, x in found]
+        if stream == "stderr":
+            for r, x in found:
+                if not r:
+                    self._launcher_line(x)
+        return rows
 
-    def _wrapper(self, texts: list[str], t: float) -> list[Line]:
+    def _wrapper(self, texts: list[str]) -> list[Row]:
         match = _PATTERNS[LabelFormat.WRAPPER].match
-        out: list[Line] = []
+        out: list[Row] = []
         for s in texts:
             m = match(s)
             if m is None:
-                out.append(Line(LAUNCHER, self.stream, s, t))
+                out.append(
+                    self._other_label(s)
+                    if self.fmt is LabelFormat.ANY
+                    else (LAUNCHER, self.stream, s)
+                )
                 continue
             rank, kind, text = int(m.group(1)), m.group(2), s[m.end() :]
             if kind == "x":
@@ -134,18 +149,28 @@ class Attributor:
                 pieces.append(text)
                 if sum(len(p) for p in pieces) >= MAX_JOINED:
                     joined = "".join(pieces)
-                    out.append(Line(rank, stream, joined[:MAX_JOINED], t))
+                    out.append((rank, stream, joined[:MAX_JOINED]))
                     self._pieces[key] = [joined[MAX_JOINED:]] if len(joined) > MAX_JOINED else []
                 continue
             pieces = self._pieces.pop(key, None)
             if pieces:
                 text = "".join(pieces) + text
-            out.append(Line(rank, stream, text, t))
+            out.append((rank, stream, text))
         return out
 
-    def flush(self, t: float) -> list[Line]:
+    def _other_label(self, s: str) -> Row:
+        """A line of a wrapper block that may carry another launcher's label."""
+        m = _OPENMPI_LINE.match(s)
+        if m is not None:
+            return (int(m.group(1)), _STREAM[m.group(2)], s[m.end() :])
+        m = _SRUN_LINE.match(s)
+        if m is not None:
+            return (int(m.group(1)), self.stream, s[m.end() :])
+        return (LAUNCHER, self.stream, s)
+
+    def flush(self) -> list[Row]:
         """Pieces still waiting for their end (the rank died mid-line)."""
-        out = [Line(rank, stream, "".join(p), t) for (rank, stream), p in self._pieces.items() if p]
+        out = [(rank, stream, "".join(p)) for (rank, stream), p in self._pieces.items() if p]
         self._pieces.clear()
         return out
 

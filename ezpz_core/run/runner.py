@@ -151,14 +151,15 @@ class Runner:
             self.last_activity = time.monotonic()
             if raw is not None:
                 raw(stream, chunk)
-            texts = splitter.feed(chunk)
-            if texts:
-                sink(Lines(attributor.lines(texts, now)))
-                self._exits(attributor)
-        now = time.time()
-        tail = attributor.lines(splitter.flush(), now) + attributor.flush(now)
+            block = splitter.feed_block(chunk)
+            if block is not None:
+                sink(Lines(attributor.rows(block), now))
+                if attributor.exits:
+                    self._exits(attributor)
+        rest = splitter.flush()
+        tail = (attributor.rows(rest[0]) if rest else []) + attributor.flush()
         if tail:
-            sink(Lines(tail))
+            sink(Lines(tail, time.time()))
         self._exits(attributor)
 
     def _exits(self, attributor: Attributor) -> None:

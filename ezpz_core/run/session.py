@@ -141,7 +141,7 @@ class Session:
 
         def handle(event: Event) -> None:
             if isinstance(event, Lines):
-                store.add(event.lines)
+                store.add(event.rows)
             elif isinstance(event, RankExited):
                 store.exited(event)
             sink(event)

@@ -22,27 +22,60 @@ class LineSplitter:
 
     def feed(self, data: bytes) -> list[str]:
         """Whole lines completed by ``data`` (a partial last line is kept)."""
+        block = self.feed_block(data)
+        return [] if block is None else block.split("\n")
+
+    def feed_block(self, data: bytes) -> str | None:
+        """Like ``feed``, but the lines joined by ``\\n`` in one string (None: no line).
+
+        The runner parses labels with one regex pass over this block, and the
+        common case (no ``\\r``, no giant line) never splits the bytes at all."""
+        if not data:
+            return None
         if self._skip_lf:
             self._skip_lf = False
             if data[:1] == b"\n":
                 data = data[1:]
         if self._rest:
             data = self._rest + data
-        if b"\r" in data:
-            if data.endswith(b"\r"):
-                self._skip_lf = True  # a "\n" in the next chunk belongs to this "\r"
-            parts = _ENDS.split(data)
-        else:
-            parts = data.split(b"\n")
+        if b"\r" not in data:
+            end = data.rfind(b"\n")
+            if end < 0:
+                pieces: list[bytes] = []
+                self._rest = self._keep(data, pieces)
+                return self._decode(pieces)
+            block, self._rest = data[:end], data[end + 1 :]
+            if len(block) > self.max_line or len(self._rest) > self.max_line:
+                return self._slow(data)
+            return block.decode("utf-8", "replace")
+        return self._slow(data)
+
+    def _slow(self, data: bytes) -> str | None:
+        if data.endswith(b"\r"):
+            self._skip_lf = True  # a "\n" in the next chunk belongs to this "\r"
+        parts = _ENDS.split(data) if b"\r" in data else data.split(b"\n")
         rest = parts.pop()
-        if len(rest) > self.max_line:
-            cut = len(rest) - len(rest) % self.max_line
-            parts.extend(rest[i : i + self.max_line] for i in range(0, cut, self.max_line))
-            rest = rest[cut:]
-        self._rest = rest
-        if any(len(p) > self.max_line for p in parts):
-            parts = [piece for p in parts for piece in self._cut(p)]
-        return b"\n".join(parts).decode("utf-8", "replace").split("\n") if parts else []
+        out: list[bytes] = []
+        for part in parts:
+            out.extend(self._cut(part))
+        self._rest = self._keep(rest, out)
+        return self._decode(out)
+
+    def _keep(self, rest: bytes, out: list[bytes]) -> bytes:
+        """Move full pieces of an over-long unfinished line to ``out``; return the rest.
+
+        A last full piece stays pending: its line end may arrive next, and it must
+        not then come out as an extra empty line."""
+        if len(rest) <= self.max_line:
+            return rest
+        cut = len(rest) - len(rest) % self.max_line
+        if cut == len(rest):
+            cut -= self.max_line
+        out.extend(rest[i : i + self.max_line] for i in range(0, cut, self.max_line))
+        return rest[cut:]
+
+    def _decode(self, parts: list[bytes]) -> str | None:
+        return b"\n".join(parts).decode("utf-8", "replace") if parts else None
 
     def _cut(self, line: bytes) -> list[bytes]:
         if len(line) <= self.max_line:
