@@ -37,8 +37,10 @@ format: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Benchmarks (never part of `make test`): a table, and bench/results.json. About
+# 2-3 minutes; see docs/performance.md. BENCH_FLAGS=--strict fails on a missed target.
 bench: $(VENV)/.dev-installed
-	@echo "make bench: no benchmarks yet (they arrive with the run issue, in bench/)"
+	$(PY) bench/run_all.py $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

@@ -66,6 +66,7 @@ class HeadlessPrinter:
             for rank in {row[0] for row in rows} - gutters.keys():
                 self.gutter(rank)
             self.out.write("".join([gutters[r] + x + "\n" for r, _s, x in rows]))
+            self.out.flush()  # live even when piped
             if self.status:
                 self.ranks_seen.update({row[0] for row in rows} - {LAUNCHER})
         elif isinstance(event, Notice):

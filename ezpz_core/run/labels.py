@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from operator import itemgetter
 
 from ezpz_core.run.events import LAUNCHER, Line, RankExited, Row
 
@@ -39,6 +40,7 @@ _PATTERNS = {
     LabelFormat.WRAPPER: re.compile(_WRAPPER),
 }
 _OPENMPI_LINE = re.compile(_OPENMPI)
+_OPENMPI_INNER = re.compile(r"\[\d+,(\d+)\]<(std(?:out|err|diag))>: ?")
 _SRUN_LINE = re.compile(_SRUN)
 _OPENMPI_BLOCK = re.compile(f"^(?:{_OPENMPI})?(.*)$", re.MULTILINE)
 _SRUN_BLOCK = re.compile(f"^(?:{_SRUN})?(.*)$", re.MULTILINE)
@@ -82,13 +84,29 @@ class Attributor:
         self.exits: list[RankExited] = []
         self._pieces: dict[tuple[int, str], list[str]] = {}
         self._prte_rank: int | None = None
+        self._last: tuple[int, str] = (LAUNCHER, stream)  # rank and stream of the last row
 
     def lines(self, texts: list[str], t: float) -> list[Line]:
         """``Line`` values for ``texts`` (convenience; the runner uses ``rows``)."""
         return [Line(r, s, x, t) for r, s, x in self.rows("\n".join(texts))] if texts else []
 
-    def rows(self, block: str) -> list[Row]:
-        """Rows for ``block``: lines joined by ``\n``, without a trailing one."""
+    def rows(self, block: str, continued: list[int] | None = None) -> list[Row]:
+        """Rows for ``block``: lines joined by ``\n``, without a trailing one.
+
+        ``continued`` lists lines that are pieces of a cut over-long line (see
+        ``LineSplitter.continued``): they carry no label of their own and belong
+        to the rank of the line they continue."""
+        rows = self._rows(block)
+        if continued:
+            raw = block.split("\n")
+            for i in continued:
+                rank, stream = rows[i - 1][:2] if i > 0 else self._last
+                rows[i] = (rank, stream, raw[i])
+        if rows:
+            self._last = rows[-1][:2]
+        return rows
+
+    def _rows(self, block: str) -> list[Row]:
         fmt = self.fmt
         if fmt is LabelFormat.ANY:
             if "@ezpz:" in block:
@@ -110,11 +128,29 @@ class Attributor:
         stream = self.stream
         found = _OPENMPI_BLOCK.findall(block)
         rows = [(int(r), _STREAM[s], x) if r else (LAUNCHER, stream, x) for r, s, x in found]
+        if block.count("]<std") > sum(map(bool, map(itemgetter(0), found))):
+            rows = self._split_embedded(rows)
         if stream == "stderr":
             for r, _, x in found:
                 if not r:
                     self._launcher_line(x)
         return rows
+
+    @staticmethod
+    def _split_embedded(rows: list[Row]) -> list[Row]:
+        """Open MPI writes ranks' unterminated last lines back to back at exit
+        (``tail 0[1,1]<stdout>: tail 1``): split them at the inner labels."""
+        out: list[Row] = []
+        for rank, stream, text in rows:
+            marks = list(_OPENMPI_INNER.finditer(text))
+            if not marks:
+                out.append((rank, stream, text))
+                continue
+            out.append((rank, stream, text[: marks[0].start()]))
+            for m, nxt in zip(marks, [*marks[1:], None], strict=True):
+                end = nxt.start() if nxt is not None else len(text)
+                out.append((int(m.group(1)), _STREAM[m.group(2)], text[m.end() : end]))
+        return out
 
     def _srun(self, block: str) -> list[Row]:
         stream = self.stream
@@ -155,6 +191,9 @@ class Attributor:
             pieces = self._pieces.pop(key, None)
             if pieces:
                 text = "".join(pieces) + text
+            while len(text) > MAX_JOINED:
+                out.append((rank, stream, text[:MAX_JOINED]))
+                text = text[MAX_JOINED:]
             out.append((rank, stream, text))
         return out
 

@@ -28,6 +28,7 @@ Sink = Callable[[Event], None]
 RawSink = Callable[[str, bytes], None]
 
 READ_SIZE = 1 << 18
+RUN_MARKER = "EZPZ_RUN_ID"  # set in the job's environment; leftovers are found by it
 EXIT_WATCHDOG = 124
 EXIT_INTERRUPTED = 130
 EXIT_NOT_FOUND = 127
@@ -113,6 +114,8 @@ class Runner:
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, sig)
+        self._remember_descendants()
+        self._remember_marked()
         self._signal_strays(sig)
 
     def _remember_descendants(self) -> None:
@@ -153,11 +156,11 @@ class Runner:
                 raw(stream, chunk)
             block = splitter.feed_block(chunk)
             if block is not None:
-                sink(Lines(attributor.rows(block), now))
+                sink(Lines(attributor.rows(block, splitter.continued), now))
                 if attributor.exits:
                     self._exits(attributor)
         rest = splitter.flush()
-        tail = (attributor.rows(rest[0]) if rest else []) + attributor.flush()
+        tail = (attributor.rows(rest[0], splitter.continued) if rest else []) + attributor.flush()
         if tail:
             sink(Lines(tail, time.time()))
         self._exits(attributor)
@@ -217,7 +220,7 @@ class Runner:
         if self.timeout:
             helpers.append(asyncio.ensure_future(self._watchdog(self.timeout)))
         try:
-            code = await proc.wait()
+            code = await self._exit_code(proc)
             # Output may still be in the pipes; a rank that outlived the launcher
             # may hold them open: give the readers a moment, then clean up.
             _, late = await asyncio.wait(pumps, timeout=2.0)
@@ -237,6 +240,17 @@ class Runner:
         self.sink(Finished(final, ended, self.reason))
         return RunResult(final, self.reason, started, ended, dict(self.exits))
 
+    @staticmethod
+    async def _exit_code(proc: asyncio.subprocess.Process) -> int:
+        """The launcher's exit status as soon as it exits.
+
+        ``Process.wait()`` (Python < 3.12) returns only once every pipe is closed,
+        so a process that left the group but holds our pipes would keep the run
+        open; the return code is set at exit, so poll it instead."""
+        while proc.returncode is None:
+            await asyncio.sleep(0.05)
+        return proc.returncode
+
     def _final_code(self, code: int) -> int:
         if self.reason == "watchdog":
             return EXIT_WATCHDOG
@@ -248,11 +262,31 @@ class Runner:
 
     def _kill_leftovers(self) -> None:
         self._remember_descendants()
+        self._remember_marked()
         proc = self._proc
         if proc is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
         self._signal_strays(signal.SIGKILL)
+
+    def _remember_marked(self) -> None:
+        """Processes on this host whose environment carries this run's marker.
+
+        Catches what left the process group (``setsid``, daemons) between two
+        samples of the process tree: the environment is inherited all the same."""
+        marker = self.env.get(RUN_MARKER)
+        if not marker:
+            return
+        needle = f"{RUN_MARKER}={marker}"
+        me = os.getpid()
+        for proc in psutil.process_iter(["pid"]):
+            if proc.pid == me or proc.pid in self._known:
+                continue
+            try:
+                if needle in _environ_text(proc.pid):
+                    self._known[proc.pid] = proc.create_time()
+            except (OSError, psutil.Error):
+                continue
 
     def _failed(self, code: int, message: str, started: float) -> RunResult:
         now = time.time()
@@ -260,6 +294,11 @@ class Runner:
         self.sink(Notice(message, now, "error"))
         self.sink(Finished(code, now, self.reason))
         return RunResult(code, self.reason, started, now)
+
+
+def _environ_text(pid: int) -> str:
+    with open(f"/proc/{pid}/environ", "rb") as handle:
+        return handle.read().decode("utf-8", "replace").replace("\0", "\n")
 
 
 def exit_rank_events(exits: Mapping[int, int]) -> list[RankExited]:

@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from ezpz_core.launch.plan import LaunchPlan
 from ezpz_core.launch.styles import Style
 from ezpz_core.run.events import Event, Lines, Notice, RankExited
 from ezpz_core.run.labels import LabelFormat
-from ezpz_core.run.runner import EXIT_INTERRUPTED, EXIT_NOT_FOUND, Runner, RunResult
+from ezpz_core.run.runner import EXIT_INTERRUPTED, EXIT_NOT_FOUND, RUN_MARKER, Runner, RunResult
 from ezpz_core.run.store import AttemptStore, new_run_dir, write_json
 
 FLUSH_S = 0.5
@@ -72,6 +73,7 @@ def run_argv(plan: LaunchPlan, run_dir: Path) -> tuple[str, ...]:
 def run_env(base: Mapping[str, str], run_dir: Path) -> dict[str, str]:
     env = dict(base)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env[RUN_MARKER] = uuid.uuid4().hex
     env["EZPZ_RUN_DIR"] = str(run_dir)
     env["EZPZ_HISTORY"] = str(run_dir / "history.jsonl")
     return env

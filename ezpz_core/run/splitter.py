@@ -19,6 +19,12 @@ class LineSplitter:
         self.max_line = max_line
         self._rest = b""
         self._skip_lf = False
+        # Indexes of lines in the last block that are pieces continuing the line
+        # before them (index 0: the last line of the previous block). Labels are
+        # only at the start of a line, so the runner gives pieces the rank of the
+        # line they continue.
+        self.continued: list[int] = []
+        self._rest_is_piece = False
 
     def feed(self, data: bytes) -> list[str]:
         """Whole lines completed by ``data`` (a partial last line is kept)."""
@@ -30,6 +36,7 @@ class LineSplitter:
 
         The runner parses labels with one regex pass over this block, and the
         common case (no ``\\r``, no giant line) never splits the bytes at all."""
+        self.continued = []
         if not data:
             return None
         if self._skip_lf:
@@ -44,9 +51,13 @@ class LineSplitter:
                 pieces: list[bytes] = []
                 self._rest = self._keep(data, pieces)
                 return self._decode(pieces)
-            block, self._rest = data[:end], data[end + 1 :]
-            if len(block) > self.max_line or len(self._rest) > self.max_line:
+            block, rest = data[:end], data[end + 1 :]
+            if len(block) > self.max_line or len(rest) > self.max_line:
                 return self._slow(data)
+            if self._rest_is_piece:
+                self.continued = [0]
+                self._rest_is_piece = False
+            self._rest = rest
             return block.decode("utf-8", "replace")
         return self._slow(data)
 
@@ -56,8 +67,15 @@ class LineSplitter:
         parts = _ENDS.split(data) if b"\r" in data else data.split(b"\n")
         rest = parts.pop()
         out: list[bytes] = []
+        first = True
         for part in parts:
-            out.extend(self._cut(part))
+            pieces = self._cut(part)
+            if first and self._rest_is_piece:
+                self.continued.append(0)
+            self.continued.extend(range(len(out) + 1, len(out) + len(pieces)))
+            out.extend(pieces)
+            first = False
+            self._rest_is_piece = False
         self._rest = self._keep(rest, out)
         return self._decode(out)
 
@@ -71,7 +89,11 @@ class LineSplitter:
         cut = len(rest) - len(rest) % self.max_line
         if cut == len(rest):
             cut -= self.max_line
-        out.extend(rest[i : i + self.max_line] for i in range(0, cut, self.max_line))
+        for i in range(0, cut, self.max_line):
+            if i > 0 or self._rest_is_piece:
+                self.continued.append(len(out))
+            out.append(rest[i : i + self.max_line])
+        self._rest_is_piece = True  # what stays is the rest of a line already begun
         return rest[cut:]
 
     def _decode(self, parts: list[bytes]) -> str | None:
@@ -85,4 +107,6 @@ class LineSplitter:
     def flush(self) -> list[str]:
         """The unterminated rest, as a last line (or nothing)."""
         rest, self._rest = self._rest, b""
+        self.continued = [0] if rest and self._rest_is_piece else []
+        self._rest_is_piece = False
         return [rest.decode("utf-8", "replace")] if rest else []
