@@ -133,10 +133,13 @@ def _how(code: int) -> str:
     return f"exit {code}"
 
 
-async def _run(session: Session, printer: HeadlessPrinter) -> Outcome:
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        loop.add_signal_handler(signum, session.interrupt, signum)
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+async def _run(
+    session: Session, printer: HeadlessPrinter, loops: list[asyncio.AbstractEventLoop]
+) -> Outcome:
+    loops.append(asyncio.get_running_loop())
 
     async def status() -> None:
         while True:
@@ -149,8 +152,20 @@ async def _run(session: Session, printer: HeadlessPrinter) -> Outcome:
     finally:
         if ticker is not None:
             ticker.cancel()
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            loop.remove_signal_handler(signum)
+
+
+def _install_signal_handlers(session: Session, loops: list[asyncio.AbstractEventLoop]) -> None:
+    """Ctrl+C, SIGTERM and SIGHUP go to the session (which escalates) for as long as
+    this process lives: a signal that arrives while the summary is written must
+    not kill us with a traceback instead of the job's exit code."""
+
+    def forward(signum: int, _frame: object) -> None:
+        loop = loops[0] if loops else None
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(session.interrupt, signum)
+
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, forward)
 
 
 def run_headless(plan: LaunchPlan, options: RunOptions, display: DisplayFilter) -> int:
@@ -163,6 +178,14 @@ def run_headless(plan: LaunchPlan, options: RunOptions, display: DisplayFilter) 
         sys.stderr.write(f"ezpz-tui: warning: {warning}\n")
     session = Session(plan, options, printer, hidden_counts=lambda: dict(display.hidden))
     sys.stderr.write(f"ezpz-tui: run dir {session.run_dir}\n")
-    outcome = asyncio.run(_run(session, printer))
+    loops: list[asyncio.AbstractEventLoop] = []
+    _install_signal_handlers(session, loops)
+    try:
+        outcome = asyncio.run(_run(session, printer, loops))
+    finally:
+        # The job is over: a late Ctrl+C must not turn its exit code into a death by
+        # SIGINT while we write the summary or the interpreter shuts down.
+        for signum in _STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
     printer.summary(outcome)
     return outcome.code
