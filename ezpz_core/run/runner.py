@@ -248,7 +248,7 @@ class Runner:
         so a process that left the group but holds our pipes would keep the run
         open; the return code is set at exit, so poll it instead."""
         while proc.returncode is None:
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.01)
         return proc.returncode
 
     def _final_code(self, code: int) -> int:
