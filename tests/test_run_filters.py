@@ -7,6 +7,8 @@ patterns must hide the real noise lines and never a real error or training line.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from ezpz_core.errors import UsageError
@@ -345,3 +347,27 @@ REAL = [
 @pytest.mark.parametrize("text", REAL)
 def test_aurora_profile_never_hides_real_output(text: str) -> None:
     assert shown(make_filter("aurora"), [text]) == [text]
+
+
+@pytest.mark.parametrize("text", NOISE)
+def test_each_noise_line_contains_a_literal_of_the_filter_that_hides_it(text: str) -> None:
+    """The per-batch literal screen may skip the patterns only where no line could
+    match: every line a filter hides must contain one of its literals."""
+    hiders = [f for f in PROFILES["aurora"] if any(re.fullmatch(p, text) for p in f.patterns)]
+    assert hiders, text
+    assert all(any(lit in text for lit in f.literals) for f in hiders), text
+
+
+def test_a_batch_without_noise_literals_is_shown_whole_and_counts_nothing() -> None:
+    display = make_filter("aurora")
+    rows = [(0, "stdout", f"step={i} loss=0.5") for i in range(100)]
+    assert display.visible(rows) == rows
+    assert display.hidden == {}
+
+
+def test_noise_is_still_hidden_in_a_batch_of_mostly_real_lines() -> None:
+    display = make_filter("aurora")
+    rows = [(0, "stdout", f"step={i} loss=0.5") for i in range(50)]
+    rows.insert(25, (1, "stderr", PROTOBUF[0]))
+    assert len(display.visible(rows)) == 50
+    assert display.hidden == {"protobuf-getprototype": 1}

@@ -20,8 +20,15 @@ RowT = TypeVar("RowT", Row, Line)
 
 @dataclass(frozen=True)
 class NoiseFilter:
+    """Named noise: every pattern must match a whole line.
+
+    ``literals``: strings one of which every line it hides contains. A batch of
+    lines that holds none of them is passed without running the patterns (most
+    batches of a training run), which keeps the filter nearly free."""
+
     name: str
     patterns: tuple[str, ...]
+    literals: tuple[str, ...] = ()
 
 
 PROFILES: dict[str, tuple[NoiseFilter, ...]] = {
@@ -39,10 +46,12 @@ PROFILES: dict[str, tuple[NoiseFilter, ...]] = {
                 r"\s*registered at /build/pytorch/build/aten/src/ATen/RegisterSchema\.cpp:\d+$",
                 r"\s*dispatch key: XPU$",
             ),
+            literals=("OperatorEntry.cpp", "registered", "operator: aten::", "dispatch key"),
         ),
         NoiseFilter(
             "protobuf-getprototype",
             (r"AttributeError: 'MessageFactory' object has no attribute 'GetPrototype'$",),
+            literals=("GetPrototype",),
         ),
         NoiseFilter(
             "pkg-resources-deprecation",
@@ -50,15 +59,19 @@ PROFILES: dict[str, tuple[NoiseFilter, ...]] = {
                 r".*UserWarning: pkg_resources is deprecated as an API\..*$",
                 r"\s*import pkg_resources$",
             ),
+            literals=("pkg_resources",),
         ),
         NoiseFilter(
-            "deepspeed-accelerator-banner", (r".*Setting ds_accelerator to xpu \(auto detect\)$",)
+            "deepspeed-accelerator-banner",
+            (r".*Setting ds_accelerator to xpu \(auto detect\)$",),
+            literals=("ds_accelerator",),
         ),
         NoiseFilter(
             "duplicate-metric-registration",
             (r".*Trying to register 2 metrics with the same name.*$",),
+            literals=("register 2 metrics",),
         ),
-        NoiseFilter("tf-trt-warning", (r".*TF-TRT Warning: .*$",)),
+        NoiseFilter("tf-trt-warning", (r".*TF-TRT Warning: .*$",), literals=("TF-TRT",)),
         NoiseFilter(
             "sycl-header-without-fsycl",
             (
@@ -69,6 +82,15 @@ PROFILES: dict[str, tuple[NoiseFilter, ...]] = {
                 r"<scratch space>:\d+:\d+: note: expanded from here$",
                 r"\d+ warnings? generated\.$",
                 r"\s*\|\s*\^~*\s*$",
+            ),
+            literals=(
+                "palsd",
+                "sycl.hpp",
+                "fsycl",
+                "SYCL_DISABLE",
+                "scratch space",
+                "generated.",
+                "^",
             ),
         ),
     ),
@@ -106,12 +128,15 @@ class DisplayFilter:
 
     def __post_init__(self) -> None:
         self._noise = None
+        self._literals: tuple[str, ...] | None = None
         if self.noise:
             groups = "|".join(
                 f"(?P<f{i}>{'|'.join(f'(?:{p})' for p in f.patterns)})"
                 for i, f in enumerate(self.noise)
             )
             self._noise = re.compile(groups)
+            if all(f.literals for f in self.noise):
+                self._literals = tuple({lit for f in self.noise for lit in f.literals})
         try:
             self._grep = re.compile(self.grep) if self.grep is not None else None
         except re.error as exc:
@@ -130,6 +155,11 @@ class DisplayFilter:
         """The rows (``(rank, stream, text)`` tuples or ``Line`` values) to show."""
         shown: list[RowT] = []
         noise = self._noise.fullmatch if self._noise else None
+        if noise is not None and self._literals is not None:
+            rows = list(rows)
+            batch = "\n".join([row[2] for row in rows])
+            if not any(literal in batch for literal in self._literals):
+                noise = None  # no line of this batch can be noise
         grep = self._grep.search if self._grep else None
         ranks = self.ranks
         for row in rows:
