@@ -109,10 +109,6 @@ class _Pump:
         os.close(self.src)
 
 
-def _status_text(code: int) -> str:
-    return str(code)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["--"]:
@@ -142,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     code = proc.wait()
     for thread in threads:
         thread.join()
-    _write_all(1, f"@ezpz:{rank}:x|{_status_text(code)}\n".encode())
+    _write_all(1, f"@ezpz:{rank}:x|{code}\n".encode())
     if code < 0:  # die of the same signal, so the launcher reports it the same way
         signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)

@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from ezpz_core import __version__
@@ -43,41 +43,42 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}{hint}\n(see {self.prog} --help)\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {value}")
-    return value
+def _whole(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= ``minimum``, with a message that says so."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got {value}")
+        return value
+
+    return parse
 
 
-def _positive_float(text: str) -> float:
-    value = _seconds(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
-    return value
+def _seconds(positive: bool) -> Callable[[str], float]:
+    """An argparse type: a finite number of seconds, > 0 or >= 0."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a number of seconds, got {text!r}"
+            ) from None
+        if not (value > 0 if positive else value >= 0) or value == float("inf"):
+            bound = "> 0" if positive else ">= 0"
+            raise argparse.ArgumentTypeError(
+                f"must be a finite number of seconds {bound}, got {text!r}"
+            )
+        return value
+
+    return parse
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, got {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {value}")
-    return value
+_positive_int = _whole(1)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,20 +168,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=_seconds(positive=True),
         metavar="SECONDS",
         help="stop the job after this long without any output; exit 124",
     )
     run.add_argument(
         "--retries",
-        type=_count,
+        type=_whole(0),
         default=0,
         metavar="N",
         help="re-run up to N times on a non-zero exit",
     )
     run.add_argument(
         "--retry-backoff",
-        type=_seconds,
+        type=_seconds(positive=False),
         default=5.0,
         metavar="SECONDS",
         help="wait before the first retry; doubles each time, at most 60 s (default 5)",
@@ -277,15 +278,20 @@ def _request(args: argparse.Namespace, command: list[str]):  # -> LaunchRequest
     )
 
 
-def _dry_run(args: argparse.Namespace, command: list[str]) -> int:
+def _scheduler(args: argparse.Namespace) -> SchedulerKind | None:
+    return SchedulerKind(args.scheduler) if args.scheduler != "auto" else None
+
+
+def _plan(args: argparse.Namespace, command: list[str]):  # -> LaunchPlan
     from ezpz_core.launch.plan import make_plan
+
+    return make_plan(_request(args, command), scheduler=_scheduler(args), machine=args.machine)
+
+
+def _dry_run(args: argparse.Namespace, command: list[str]) -> int:
     from ezpz_tui import report
 
-    plan = make_plan(
-        _request(args, command),
-        scheduler=SchedulerKind(args.scheduler) if args.scheduler != "auto" else None,
-        machine=args.machine,
-    )
+    plan = _plan(args, command)
     if args.json:
         print(json.dumps(plan.to_json(), indent=2))
     else:
@@ -304,7 +310,7 @@ def _check(args: argparse.Namespace, command: list[str]) -> int:
     env = os.environ
     job = detect_job(
         env,
-        scheduler=SchedulerKind(args.scheduler) if args.scheduler != "auto" else None,
+        scheduler=_scheduler(args),
         machine=args.machine,
     )
     request = _request(args, command)
@@ -344,16 +350,11 @@ def _check(args: argparse.Namespace, command: list[str]) -> int:
 
 
 def _headless(args: argparse.Namespace, command: list[str]) -> int:
-    from ezpz_core.launch.plan import make_plan
     from ezpz_core.run.filters import make_filter
     from ezpz_core.run.session import RunOptions
     from ezpz_tui.headless import run_headless
 
-    plan = make_plan(
-        _request(args, command),
-        scheduler=SchedulerKind(args.scheduler) if args.scheduler != "auto" else None,
-        machine=args.machine,
-    )
+    plan = _plan(args, command)
     display = make_filter(
         plan.job.machine.filter_profile,
         profile=args.filter_profile,
@@ -371,13 +372,8 @@ def _headless(args: argparse.Namespace, command: list[str]) -> int:
 
 
 def _interactive(args: argparse.Namespace, command: list[str]) -> int:
-    from ezpz_core.launch.plan import make_plan
 
-    plan = make_plan(
-        _request(args, command),
-        scheduler=SchedulerKind(args.scheduler) if args.scheduler != "auto" else None,
-        machine=args.machine,
-    )
+    plan = _plan(args, command)
     from ezpz_tui.app import EzpzApp  # Textual is imported only here
 
     EzpzApp(plan).run()

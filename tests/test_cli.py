@@ -628,3 +628,46 @@ def test_version_prints_the_version(tmp_path: Path) -> None:
     assert result.rc == 0, result.stderr
     assert result.stdout.strip() == f"ezpz-tui {__version__}"
     assert re.fullmatch(r"\d+\.\d+\.\d+\S*", __version__)
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["--timeout", "0"], ["--timeout", "> 0"]),
+        (["--timeout", "-5"], ["--timeout"]),
+        (["--timeout", "soon"], ["--timeout", "soon"]),
+        (["--timeout", "inf"], ["--timeout", "finite"]),
+        (["--retries", "-1"], ["--retries", ">= 0"]),
+        (["--retries", "2.5"], ["--retries", "whole number"]),
+        (["--retry-backoff", "-1"], ["--retry-backoff"]),
+        (["--ranks", "3-1"], ["--ranks", "backwards"]),
+        (["--ranks", "zero"], ["--ranks", "zero"]),
+        (["--grep", "("], ["--grep", "regular expression"]),
+        (["--filter-profile", "bogus"], ["--filter-profile", "bogus", "aurora"]),
+        (["--dry-run"], ["--dry-run", "--run"]),
+    ],
+    ids=[
+        "timeout-zero",
+        "timeout-negative",
+        "timeout-word",
+        "timeout-inf",
+        "retries-negative",
+        "retries-fraction",
+        "backoff-negative",
+        "ranks-backwards",
+        "ranks-word",
+        "grep-bad-regex",
+        "filter-profile-bogus",
+        "run-and-dry-run",
+    ],
+)
+def test_bad_run_flags_are_one_usage_error_and_start_nothing(
+    tmp_path: Path, args: list[str], needles: list[str]
+) -> None:
+    result = run_cli(
+        ["--run", "--outdir", str(tmp_path / "out"), *args, "--", "true"],
+        local_env(tmp_path),
+        tmp_path,
+    )
+    assert_usage_error(result, *needles)
+    assert not (tmp_path / "out").exists()

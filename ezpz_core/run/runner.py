@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from ezpz_core.run.events import Event, Finished, Lines, Notice, RankExited, Started
+from ezpz_core.run.events import Event, Finished, Lines, Notice, Started
 from ezpz_core.run.labels import Attributor, LabelFormat
 from ezpz_core.run.splitter import LineSplitter
 
@@ -299,7 +299,3 @@ class Runner:
 def _environ_text(pid: int) -> str:
     with open(f"/proc/{pid}/environ", "rb") as handle:
         return handle.read().decode("utf-8", "replace").replace("\0", "\n")
-
-
-def exit_rank_events(exits: Mapping[int, int]) -> list[RankExited]:
-    return [RankExited(rank, code) for rank, code in sorted(exits.items())]
