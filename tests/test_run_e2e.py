@@ -855,6 +855,60 @@ def test_launcher_none_replays_recorded_openmpi_lines_into_rank_files(tmp_path: 
     assert "[2] warning from 2" in stdout_lines(result)
 
 
+# Recorded shapes from shared/reference/launcher-output.md: srun --label pads the
+# rank to the width of the largest one; our wrapper writes @ezpz records (pieces in
+# capitals, a final exit record).
+RECORDED_SRUN = """\
+ 0: step=1 from 0
+11: step=1 from 11
+srun: error: vm: task 3: Exited with exit code 3
+ 0: step=2 from 0
+"""
+RECORDED_WRAPPER = (
+    "@ezpz:1:O|part1 of a line \n"
+    "@ezpz:0:o|whole from 0\n"
+    "@ezpz:1:o|part2\n"
+    "@ezpz:1:e|to stderr from 1\n"
+    "@ezpz:1:x|0\n"
+    "@ezpz:0:x|0\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "expected"),
+    [
+        (
+            RECORDED_SRUN,
+            {
+                "rank-0.log": ["step=1 from 0", "step=2 from 0"],
+                "rank-11.log": ["step=1 from 11"],
+                "launcher.log": ["srun: error: vm: task 3: Exited with exit code 3"],
+            },
+        ),
+        (
+            RECORDED_WRAPPER,
+            {
+                "rank-0.log": ["whole from 0"],
+                "rank-1.log": ["part1 of a line part2", "to stderr from 1"],
+            },
+        ),
+    ],
+    ids=["srun-label", "wrapper-records"],
+)
+def test_launcher_none_replays_recorded_srun_and_wrapper_output_into_rank_files(
+    tmp_path: Path, recorded: str, expected: dict[str, list[str]]
+) -> None:
+    path = tmp_path / "recorded.txt"
+    path.write_text(recorded)
+    result = run_ezpz(tmp_path, ["--launcher", "none"], ["cat", str(path)])
+    assert result.code == 0, describe(result)
+    ranks = result.run_dir / "ranks"
+    assert sorted(p.name for p in ranks.iterdir()) == sorted(expected)
+    for name, lines in expected.items():
+        assert lines_of(ranks / name) == lines, name
+    assert (result.run_dir / "combined.log").read_text() == recorded
+
+
 # -- what the terminal and the job see -------------------------------------------
 
 
