@@ -1037,3 +1037,32 @@ def test_piped_stdout_shows_lines_while_the_job_runs(tmp_path: Path) -> None:
                 proc.kill()
                 proc.wait()
     assert proc.returncode == 0
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_during_the_retry_back_off_stops_retrying(
+    tmp_path: Path, signum: int, code: int
+) -> None:
+    proc = start_ezpz(
+        tmp_path,
+        ["--launcher", "none", "--retries", "3", "--retry-backoff", "30"],
+        ["sh", "-c", "echo failing; exit 1"],
+        job_env(),
+    )
+    try:
+        wait_for(
+            lambda: "retry 1/3" in (tmp_path / "stderr.txt").read_text(),
+            "the first retry notice",
+            proc=proc,
+        )
+        proc.send_signal(signum)
+        assert finish(proc, 10) == code
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    run_dir = only_run_dir(tmp_path / "out")
+    assert sorted(p.name for p in run_dir.glob("attempt-*")) == ["attempt-1"]
+    summary = load(run_dir / "summary.json")
+    assert summary["exit_code"] == code
+    assert len(summary["attempts"]) == 1

@@ -125,6 +125,7 @@ class Session:
         self.run_dir = new_run_dir(options.outdir, plan.job.job_id)
         self.runner: Runner | None = None
         self.interrupted: str | None = None
+        self._signum = signal.SIGINT
         self._sleep: asyncio.Future[None] | None = None
         self.store: AttemptStore | None = None
 
@@ -133,6 +134,7 @@ class Session:
         reason = "interrupted" if signum == signal.SIGINT else "signal"
         if self.interrupted is None:
             self.interrupted = reason
+            self._signum = signum
         if self._sleep is not None and not self._sleep.done():
             self._sleep.cancel()
         if self.runner is not None:
@@ -198,11 +200,11 @@ class Session:
             if self.interrupted:
                 break
         assert result is not None
-        code = (
-            EXIT_INTERRUPTED
-            if self.interrupted == "interrupted" and result.code != 0
-            else result.code
-        )
+        code = result.code
+        if self.interrupted and result.code != 0 and result.reason not in ("interrupted", "signal"):
+            # stopped between attempts (or before one): report the stop, not the
+            # failed attempt's own code
+            code = EXIT_INTERRUPTED if self.interrupted == "interrupted" else 128 + self._signum
         outcome = Outcome(code, result.reason, self.run_dir, started, time.time(), attempts)
         outcome.summary = self._summary(outcome)
         write_json(self.run_dir / "summary.json", outcome.summary)
