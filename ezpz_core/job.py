@@ -88,10 +88,14 @@ def detect_job(
     alloc = allocation_for(choice.kind, env, context or Context())
     in_job = alloc.job_id is not None
     if in_job and alloc.hosts and not _hosts_include(alloc.hosts, host):
+        why = (
+            " (an salloc shell on a login node? srun still starts ranks on the job's nodes; "
+            "local probes such as nvidia-smi describe this host, not them)"
+            if choice.kind is SchedulerKind.SLURM
+            else "; was the job environment copied from another shell?"
+        )
         alloc = _with_warning(
-            alloc,
-            f"this host ({host}) is not in job {alloc.job_id}'s host list; "
-            "was the job environment copied from another shell?",
+            alloc, f"this host ({host}) is not in job {alloc.job_id}'s host list{why}"
         )
     accelerators = count_accelerators(
         env,
