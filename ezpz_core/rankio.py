@@ -25,12 +25,14 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 
 from ezpz_core.rankenv import rank_from_env
 
 PIECE = 4000  # payload bytes per record: label + piece + "\n" < PIPE_BUF (4096)
 HOLD_S = 0.5  # an unfinished line is sent as a piece after this long
+DRAIN_S = 2.0  # how long to keep reading after the command exited
 FORWARDED = (
     signal.SIGINT,
     signal.SIGTERM,
@@ -53,6 +55,7 @@ class _Pump:
 
     def __init__(self, rank: int, src: int, dst: int, kind: str) -> None:
         self.src, self.dst = src, dst
+        self.stop = threading.Event()
         self.end = f"@ezpz:{rank}:{kind}|".encode()
         self.more = f"@ezpz:{rank}:{kind.upper()}|".encode()
         self.buffer = b""
@@ -92,7 +95,7 @@ class _Pump:
         self.buffer = rest
 
     def run(self) -> None:
-        while True:
+        while not self.stop.is_set():
             ready, _, _ = select.select([self.src], [], [], HOLD_S)
             if not ready:
                 if self.buffer:  # keep the line live: send what we have as a piece
@@ -136,8 +139,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     for thread in threads:
         thread.start()
     code = proc.wait()
+    # A process the command left behind (setsid, a daemon) may hold the pipes open
+    # for ever: after a grace, stop reading, send what was read, and report.
+    deadline = time.monotonic() + DRAIN_S
     for thread in threads:
-        thread.join()
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    for pump in pumps:
+        pump.stop.set()
+    for thread in threads:
+        thread.join(timeout=2 * HOLD_S)
     _write_all(1, f"@ezpz:{rank}:x|{code}\n".encode())
     if code < 0:  # die of the same signal, so the launcher reports it the same way
         signal.signal(-code, signal.SIG_DFL)

@@ -7,6 +7,7 @@ command's exit status, forward signals, and start fast (stdlib only).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -16,6 +17,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
 
@@ -408,3 +410,26 @@ def test_openmpi_rank_beats_a_stale_rank_and_a_batch_slurm_procid() -> None:
 def test_launcher_variables_beat_generic_ones(env: dict[str, str], source: str) -> None:
     found = rank_from_env(env)
     assert (found.rank, found.source) == (2, source)
+
+
+def test_a_process_left_holding_the_pipes_does_not_keep_the_wrapper_alive(tmp_path: Path) -> None:
+    """The command starts a process in a session of its own that inherits its
+    stdout and outlives it: the wrapper stops reading after a short grace, sends
+    what it has, reports the command's exit code and exits."""
+    pid_file = tmp_path / "stray.pid"
+    command = ["sh", "-c", f"setsid sleep 30 & echo $! > {pid_file}; echo started; exit 4"]
+    started = time.monotonic()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "ezpz_core.rankio", "--", *command],
+            capture_output=True,
+            env={**os.environ, "PMI_RANK": "3"},
+            timeout=20,
+        )
+        assert done.returncode == 4
+        assert done.stdout == b"@ezpz:3:o|started\n@ezpz:3:x|4\n"
+        assert time.monotonic() - started < 10
+    finally:
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
