@@ -11,6 +11,7 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 import psutil
 
@@ -43,6 +44,26 @@ class Job:
     @property
     def warnings(self) -> tuple[str, ...]:
         return self.allocation.warnings
+
+    def to_json(self) -> dict[str, Any]:
+        """Job facts as JSON (``--check --json``; a plan's JSON starts from these)."""
+        alloc = self.allocation
+        return {
+            "scheduler": self.scheduler.value,
+            "scheduler_source": self.scheduler_source,
+            "in_job": self.in_job,
+            "machine": self.machine.name,
+            "machine_source": self.machine_source,
+            "job_id": self.job_id,
+            "hostname": self.hostname,
+            "hostfile": alloc.hostfile,
+            "hosts": list(alloc.hosts),
+            "nhosts": alloc.nhosts,
+            "ngpu_per_host": self.accelerators.count,
+            "accelerator": self.accelerators.kind or None,
+            "ngpu_source": self.accelerators.source,
+            "warnings": list(self.warnings),
+        }
 
 
 def local_cpu_count() -> int:

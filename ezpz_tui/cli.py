@@ -341,7 +341,7 @@ def _check(args: argparse.Namespace, command: list[str]) -> int:
         user_hostfile_error=hostfile_error,
     )
     if args.json:
-        facts = plan.to_json() if plan else report.job_json(job)
+        facts = plan.to_json() if plan else job.to_json()
         facts["checks"] = [c.to_json() for c in checks]
         print(json.dumps(facts, indent=2))
     else:

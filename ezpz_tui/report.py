@@ -7,32 +7,10 @@ so it can be copied into a shell as is.
 from __future__ import annotations
 
 import shlex
-from typing import Any
 
 from ezpz_core.doctor import Check, Status
 from ezpz_core.job import Job
 from ezpz_core.launch.plan import LaunchPlan
-
-
-def job_json(job: Job) -> dict[str, Any]:
-    """Job facts alone, for ``--check --json`` when no plan could be made."""
-    alloc = job.allocation
-    return {
-        "scheduler": job.scheduler.value,
-        "scheduler_source": job.scheduler_source,
-        "in_job": job.in_job,
-        "machine": job.machine.name,
-        "machine_source": job.machine_source,
-        "job_id": job.job_id,
-        "hostname": job.hostname,
-        "hostfile": alloc.hostfile,
-        "hosts": list(alloc.hosts),
-        "nhosts": alloc.nhosts,
-        "ngpu_per_host": job.accelerators.count,
-        "accelerator": job.accelerators.kind or None,
-        "ngpu_source": job.accelerators.source,
-        "warnings": list(job.warnings),
-    }
 
 
 def _hosts_line(hosts: tuple[str, ...], limit: int = 4) -> str:

@@ -56,36 +56,28 @@ class LaunchPlan:
     warnings: tuple[str, ...]
 
     def to_json(self) -> dict[str, Any]:
-        """The ``--dry-run --json`` object (also ``plan.json`` of a run)."""
-        job = self.job
+        """The ``--dry-run --json`` object (also ``plan.json`` of a run): the job's
+        facts, with the hosts this plan uses, then the plan itself."""
         topo = self.topology
-        return {
-            "scheduler": job.scheduler.value,
-            "scheduler_source": job.scheduler_source,
-            "in_job": job.in_job,
-            "machine": job.machine.name,
-            "machine_source": job.machine_source,
-            "job_id": job.job_id,
-            "hostname": job.hostname,
-            "hostfile": self.hostfile,
-            "hosts": list(self.hosts),
-            "nhosts": topo.nhosts if topo else None,
-            "ngpu_per_host": job.accelerators.count,
-            "accelerator": job.accelerators.kind or None,
-            "ngpu_source": job.accelerators.source,
-            "ppn": topo.ppn if topo else None,
-            "world_size": topo.world_size if topo else None,
-            "launcher": self.launcher.name,
-            "launcher_found": self.launcher.found,
-            "launcher_flavour": self.launcher.flavour.value,
-            "launch_style": self.launcher.style.value,
-            "rank_io": self.rank_io.value,
-            "cpu_bind": self.binding.value,
-            "cpu_bind_source": self.binding.source or None,
-            "command": list(self.command),
-            "argv": list(self.argv),
-            "warnings": list(self.warnings),
-        }
+        data = self.job.to_json()
+        data.update(
+            hostfile=self.hostfile,
+            hosts=list(self.hosts),
+            nhosts=topo.nhosts if topo else None,
+            ppn=topo.ppn if topo else None,
+            world_size=topo.world_size if topo else None,
+            launcher=self.launcher.name,
+            launcher_found=self.launcher.found,
+            launcher_flavour=self.launcher.flavour.value,
+            launch_style=self.launcher.style.value,
+            rank_io=self.rank_io.value,
+            cpu_bind=self.binding.value,
+            cpu_bind_source=self.binding.source or None,
+            command=list(self.command),
+            argv=list(self.argv),
+            warnings=list(self.warnings),
+        )
+        return data
 
 
 @dataclass(frozen=True)
