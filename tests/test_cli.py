@@ -671,3 +671,20 @@ def test_bad_run_flags_are_one_usage_error_and_start_nothing(
     )
     assert_usage_error(result, *needles)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kind", ["a-file", "under-proc"])
+def test_an_outdir_that_cannot_hold_a_run_directory_is_a_usage_error(
+    tmp_path: Path, kind: str
+) -> None:
+    if kind == "a-file":
+        outdir = tmp_path / "plain-file"
+        outdir.write_text("not a directory")
+    else:
+        outdir = Path("/proc/no-such-dir")
+    result = run_cli(
+        ["--run", "--outdir", str(outdir), "--launcher", "none", "--", "true"],
+        local_env(tmp_path),
+        tmp_path,
+    )
+    assert_usage_error(result, "--outdir", str(outdir), "writable")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ezpz_core.errors import UsageError
 from ezpz_core.run.events import LAUNCHER, Line, RankExited, Row
 
 # What counts as "the first error": tracebacks, "...Error:" lines, fatal signals.
@@ -72,6 +73,11 @@ def new_run_dir(
         except FileExistsError:
             n += 1
             path = base.with_name(f"{base.name}-{n}")
+        except OSError as exc:
+            raise UsageError(
+                f"--outdir {outdir}: cannot create the run directory {path} "
+                f"({exc.strerror or exc}); choose a writable --outdir"
+            ) from None
 
 
 @dataclass
