@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 from ezpz_core.launch.plan import LaunchPlan
@@ -42,6 +43,8 @@ class HeadlessPrinter:
         self.ranks_seen: set[int] = set()
         self.started = time.monotonic()
         self._status_shown = False
+        self.broken = False
+        self.on_broken_pipe: Callable[[], None] = lambda: None
 
     def gutter(self, rank: int) -> str:
         text = self._gutters.get(rank)
@@ -65,13 +68,12 @@ class HeadlessPrinter:
             gutters = self._gutters
             for rank in {row[0] for row in rows} - gutters.keys():
                 self.gutter(rank)
-            self.out.write("".join([gutters[r] + x + "\n" for r, _s, x in rows]))
-            self.out.flush()  # live even when piped
+            self._emit("".join([gutters[r] + x + "\n" for r, _s, x in rows]))
             if self.status:
                 self.ranks_seen.update({row[0] for row in rows} - {LAUNCHER})
         elif isinstance(event, Notice):
             self._clear_status()
-            self.out.flush()
+            self._flush_out()
             self.err.write(f"ezpz-tui: {event.text}\n")
             self.err.flush()
         elif isinstance(event, Started):
@@ -79,7 +81,30 @@ class HeadlessPrinter:
             self.err.write(f"ezpz-tui: started pid {event.pid}{attempt}\n")
         elif isinstance(event, Finished):
             self._clear_status()
+            self._flush_out()
+
+    def _emit(self, text: str) -> None:
+        try:
+            self.out.write(text)
+            self.out.flush()  # live even when piped
+        except BrokenPipeError:
+            self._reader_gone()
+
+    def _flush_out(self) -> None:
+        try:
             self.out.flush()
+        except BrokenPipeError:
+            self._reader_gone()
+
+    def _reader_gone(self) -> None:
+        """Whoever read our stdout (``| head``) is gone: like any Unix filter, we
+        stop, and the job with us; the files keep everything."""
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self.out.fileno())
+        os.close(devnull)
+        if not self.broken:
+            self.broken = True
+            self.on_broken_pipe()
 
     def _clear_status(self) -> None:
         if self._status_shown:
@@ -90,7 +115,7 @@ class HeadlessPrinter:
         if not self.status:
             return
         elapsed = max(time.monotonic() - self.started, 1e-9)
-        self.out.flush()
+        self._flush_out()
         self.err.write(
             f"{_CLEAR}{elapsed:7.1f}s  {self.lines_seen / elapsed:,.0f} lines/s  "
             f"{len(self.ranks_seen)} rank(s) seen"
@@ -100,7 +125,7 @@ class HeadlessPrinter:
 
     def summary(self, outcome: Outcome) -> None:
         self._clear_status()
-        self.out.flush()
+        self._flush_out()
         s = outcome.summary
         w = self.err.write
         w("\n── ezpz-tui summary " + "─" * 40 + "\n")
@@ -177,6 +202,7 @@ def run_headless(plan: LaunchPlan, options: RunOptions, display: DisplayFilter) 
     for warning in plan.warnings:
         sys.stderr.write(f"ezpz-tui: warning: {warning}\n")
     session = Session(plan, options, printer, hidden_counts=lambda: dict(display.hidden))
+    printer.on_broken_pipe = lambda: session.interrupt(signal.SIGPIPE)
     sys.stderr.write(f"ezpz-tui: run dir {session.run_dir}\n")
     loops: list[asyncio.AbstractEventLoop] = []
     _install_signal_handlers(session, loops)

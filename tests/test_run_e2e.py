@@ -1069,3 +1069,37 @@ def test_a_signal_during_the_retry_back_off_stops_retrying(
     summary = load(run_dir / "summary.json")
     assert summary["exit_code"] == code
     assert len(summary["attempts"]) == 1
+
+
+def test_a_reader_that_goes_away_stops_the_run_like_a_unix_filter(tmp_path: Path) -> None:
+    """``ezpz-tui --run ... | head -3``: when the reader closes the pipe, the job is
+    stopped and ezpz-tui exits 141 (128 + SIGPIPE) without a traceback; the run
+    directory still gets its summary."""
+    prog = script(
+        tmp_path,
+        "chatty.py",
+        "import time\nfor i in range(100000):\n    print(f'line {i}', flush=True)\n"
+        "    time.sleep(0.005)\n",
+    )
+    proc = subprocess.Popen(
+        ezpz_argv(tmp_path, ["-n", "2"], [PY, str(prog)]),
+        cwd=tmp_path,
+        env=job_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        for _ in range(3):
+            assert proc.stdout.readline()
+        proc.stdout.close()
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    stderr = proc.stderr.read().decode() if proc.stderr else ""
+    assert code == 141, stderr
+    assert "Traceback" not in stderr
+    summary = load(only_run_dir(tmp_path / "out") / "summary.json")
+    assert summary["exit_code"] == 141
