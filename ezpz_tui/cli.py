@@ -31,7 +31,7 @@ examples:
   ezpz-tui --run --launcher none -- ./my_launch.sh   run your own launch script
 
 Flags after "--" belong to COMMAND. A launcher flag that starts with "-" is
-given as --launcher-arg=FLAG. Docs: docs/cli.md, docs/launch.md.
+given as --launcher-arg=FLAG. Docs: docs/cli.md, docs/launch.md, docs/run.md.
 """
 
 
@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "A job console for distributed PyTorch on PBS, Slurm and laptops. It finds the "
             "job it runs in, builds the exact launch command (mpiexec, srun, mpirun or "
-            "torchrun) and, without --dry-run/--check, opens the interactive console. "
+            "torchrun) and runs it headless (--run) or, without --dry-run, --check or --run, "
+            "opens the interactive console. "
             "With no COMMAND it runs the reference workload (python -m ezpz_core.workload)."
         ),
         epilog=EXAMPLES,
