@@ -18,6 +18,7 @@ from ezpz_core.job import Job
 from ezpz_core.kinds import SchedulerKind
 from ezpz_core.launch.plan import LaunchPlan
 from ezpz_core.launch.styles import Style
+from ezpz_core.tools import resolve_program
 
 
 class Status(StrEnum):
@@ -107,11 +108,7 @@ def check_launcher(plan: LaunchPlan | None, env: Mapping[str, str]) -> Check:
             else f"put {pick.name} on PATH, or choose another with --launcher"
         )
         return Check("launcher", Status.ERROR, f"{pick.name} not found on PATH", remedy)
-    where = (
-        pick.program
-        if os.path.isabs(pick.program)
-        else shutil.which(pick.program, path=env.get("PATH", ""))
-    )
+    where = resolve_program(pick.program, env) or pick.program
     return _ok(
         "launcher",
         f"{pick.name} at {where} (flavour {pick.flavour.value}, rank I/O {plan.rank_io.value})",

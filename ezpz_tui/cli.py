@@ -12,11 +12,15 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from ezpz_core import __version__
 from ezpz_core.errors import EzpzError, UsageError
 from ezpz_core.kinds import LauncherChoice, RankIO, SchedulerKind
+
+if TYPE_CHECKING:  # imported only when a command needs them (start-up stays small)
+    from ezpz_core.launch.plan import LaunchPlan
+    from ezpz_core.launch.request import LaunchRequest
 
 EXAMPLES = """\
 examples:
@@ -263,7 +267,7 @@ def _rank_io(args: argparse.Namespace) -> RankIO:
     return RankIO(args.rank_io or RankIO.AUTO.value)
 
 
-def _request(args: argparse.Namespace, command: list[str]):  # -> LaunchRequest
+def _request(args: argparse.Namespace, command: list[str]) -> LaunchRequest:
     from ezpz_core.launch.request import LaunchRequest
 
     return LaunchRequest(
@@ -283,7 +287,7 @@ def _scheduler(args: argparse.Namespace) -> SchedulerKind | None:
     return SchedulerKind(args.scheduler) if args.scheduler != "auto" else None
 
 
-def _plan(args: argparse.Namespace, command: list[str]):  # -> LaunchPlan
+def _plan(args: argparse.Namespace, command: list[str]) -> LaunchPlan:
     from ezpz_core.launch.plan import make_plan
 
     return make_plan(_request(args, command), scheduler=_scheduler(args), machine=args.machine)

@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TextIO
 
 from ezpz_core.launch.plan import LaunchPlan
@@ -24,7 +24,7 @@ _COLORS = (36, 33, 32, 35, 34, 31, 96, 93, 92, 95, 94, 91)
 _CLEAR = "\r\x1b[K"
 
 
-def use_color(stream: TextIO, env: dict[str, str] | os._Environ[str]) -> bool:
+def use_color(stream: TextIO, env: Mapping[str, str]) -> bool:
     return stream.isatty() and not env.get("NO_COLOR") and env.get("TERM") != "dumb"
 
 
@@ -66,11 +66,12 @@ class HeadlessPrinter:
                 return
             self._clear_status()
             gutters = self._gutters
-            for rank in {row[0] for row in rows} - gutters.keys():
+            ranks = {row[0] for row in rows}
+            for rank in ranks - gutters.keys():
                 self.gutter(rank)
             self._emit("".join([gutters[r] + x + "\n" for r, _s, x in rows]))
             if self.status:
-                self.ranks_seen.update({row[0] for row in rows} - {LAUNCHER})
+                self.ranks_seen.update(ranks - {LAUNCHER})
         elif isinstance(event, Notice):
             self._clear_status()
             self._flush_out()

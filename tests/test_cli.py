@@ -38,22 +38,6 @@ VENV_BIN = Path(sys.executable).parent
 EZPZ_TUI = VENV_BIN / "ezpz-tui"
 TEST_CMD = ["python3", "-m", "ezpz.examples.test"]
 AURORA_JOB_ID = "8414055"
-PLAN_KEYS = {
-    "scheduler",
-    "in_job",
-    "machine",
-    "job_id",
-    "hostfile",
-    "hosts",
-    "nhosts",
-    "ngpu_per_host",
-    "ppn",
-    "world_size",
-    "launcher",
-    "rank_io",
-    "argv",
-    "warnings",
-}
 JOB_KEYS = {
     "scheduler",
     "in_job",
@@ -65,6 +49,7 @@ JOB_KEYS = {
     "ngpu_per_host",
     "warnings",
 }
+PLAN_KEYS = JOB_KEYS | {"ppn", "world_size", "launcher", "rank_io", "argv"}
 CHECK_KEYS = {"name", "status", "detail", "remedy"}
 CHECK_LINE = re.compile(r"^  (ok|warn|ERROR) +\S")
 

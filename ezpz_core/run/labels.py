@@ -34,11 +34,7 @@ _OPENMPI = r"(?:\[[^\]\n]*\d\d:\d\d:\d\d[^\]\n]*\])?\[\d+,(\d+)\]<(std(?:out|err
 _SRUN = r" *(\d+): "
 _WRAPPER = r"(?:\[\w+\]:)?@ezpz:(\d+):([oOeEx])\|"
 
-_PATTERNS = {
-    LabelFormat.OPENMPI: re.compile(_OPENMPI),
-    LabelFormat.SRUN: re.compile(_SRUN),
-    LabelFormat.WRAPPER: re.compile(_WRAPPER),
-}
+_WRAPPER_LINE = re.compile(_WRAPPER)
 _OPENMPI_LINE = re.compile(_OPENMPI)
 _OPENMPI_INNER = re.compile(r"\[\d+,(\d+)\]<(std(?:out|err|diag))>: ?")
 _SRUN_LINE = re.compile(_SRUN)
@@ -163,7 +159,7 @@ class Attributor:
         return rows
 
     def _wrapper(self, texts: list[str]) -> list[Row]:
-        match = _PATTERNS[LabelFormat.WRAPPER].match
+        match = _WRAPPER_LINE.match
         out: list[Row] = []
         for s in texts:
             m = match(s)

@@ -127,7 +127,6 @@ class Session:
         self.interrupted: str | None = None
         self._signum = signal.SIGINT
         self._sleep: asyncio.Future[None] | None = None
-        self.store: AttemptStore | None = None
 
     def interrupt(self, signum: int = signal.SIGINT) -> None:
         """First call: SIGINT to the job; later calls escalate (see Runner)."""
@@ -170,7 +169,6 @@ class Session:
         for attempt in range(1, total + 1):
             directory = self.run_dir if total == 1 else self.run_dir / f"attempt-{attempt}"
             store = AttemptStore(directory)
-            self.store = store
             if problem is not None:
                 self.sink(Notice(problem, time.time(), "error"))
                 result = RunResult(EXIT_NOT_FOUND, "not-found", time.time(), time.time())
