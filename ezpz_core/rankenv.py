@@ -3,13 +3,19 @@
 Stdlib only: the per-rank wrapper imports it on every rank at start-up.
 Launcher-specific variables come before generic ones, so a stale ``RANK`` left in
 a shell, or the batch step's ``SLURM_PROCID`` seen by ranks that ``mpirun`` starts
-inside a Slurm job, never wins over what the real launcher set.
+inside a Slurm job, never wins over what the real launcher set. The exception is a
+torchrun worker (it carries ``TORCHELASTIC_RUN_ID``): torchrun's own variables win
+there, because ``mpiexec``/``srun`` starting one torchrun per node leave their
+per-node rank in the MPI and Slurm variables.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+TORCHRUN_MARKERS = ("TORCHELASTIC_RUN_ID", "TORCHELASTIC_RESTART_COUNT")
 
 # (variable, launcher) in order of trust, per quantity.
 RANK_VARS = (
@@ -61,12 +67,47 @@ def _first(env: Mapping[str, str], table: tuple[tuple[str, str], ...]) -> tuple[
     return None
 
 
+def _torchrun_first(table: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(table, key=lambda row: row[1] != "torchrun"))
+
+
+def slurm_tasks_on_node(tasks_per_node: str, node_id: int) -> int | None:
+    """Tasks Slurm placed on node ``node_id`` from ``SLURM_STEP_TASKS_PER_NODE``
+    (``"2(x3),1"``: 2 on each of the first three nodes, then 1); None if unreadable."""
+    index = 0
+    for part in tasks_per_node.split(","):
+        match = re.fullmatch(r"\s*(\d+)(?:\(x(\d+)\))?\s*", part)
+        if match is None:
+            return None
+        count, repeat = int(match.group(1)), int(match.group(2) or 1)
+        if node_id < index + repeat:
+            return count
+        index += repeat
+    return None
+
+
+def _slurm_local_size(env: Mapping[str, str]) -> tuple[int, str] | None:
+    node = env.get("SLURM_NODEID", "").strip()
+    spec = env.get("SLURM_STEP_TASKS_PER_NODE") or env.get("SLURM_TASKS_PER_NODE") or ""
+    if not node.isdigit() or not spec:
+        return None
+    count = slurm_tasks_on_node(spec, int(node))
+    return None if count is None else (count, "slurm")
+
+
 def rank_from_env(env: Mapping[str, str]) -> RankEnv:
-    """Rank facts from launcher variables; rank 0 of 1 when none is set."""
-    rank = _first(env, RANK_VARS)
-    local = _first(env, LOCAL_RANK_VARS)
-    world = _first(env, WORLD_SIZE_VARS)
-    local_size = _first(env, LOCAL_SIZE_VARS)
+    """Rank facts from launcher variables; rank 0 of 1 when none is set.
+
+    ``local_world_size`` is the number of ranks actually on this node (never the
+    accelerators per node, an ezpz defect), or None when no variable says so.
+    """
+    torchrun = any(env.get(name) for name in TORCHRUN_MARKERS)
+    tables = (RANK_VARS, LOCAL_RANK_VARS, WORLD_SIZE_VARS, LOCAL_SIZE_VARS)
+    if torchrun:
+        tables = tuple(_torchrun_first(table) for table in tables)
+    rank, local, world, local_size = (_first(env, table) for table in tables)
+    if local_size is None and (rank is None or rank[1] == "slurm"):
+        local_size = _slurm_local_size(env)
     return RankEnv(
         rank=rank[0] if rank else 0,
         local_rank=local[0] if local else None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import sys
 import time
@@ -146,8 +147,35 @@ class HeadlessPrinter:
         if hidden:
             parts = ", ".join(f"{n} by {name}" for name, n in sorted(hidden.items()))
             w(f"  hidden      {sum(hidden.values())} line(s) from the display: {parts}\n")
+        source = s.get("metrics_source")
+        if source:
+            self._metrics(outcome, source)
         w(f"  run dir     {outcome.run_dir}  (full logs: ranks/, combined.log)\n")
         self.err.flush()
+
+    def _metrics(self, outcome: Outcome, source: str) -> None:
+        """Where the metrics came from, their first and last values, and charts."""
+        series = outcome.metrics
+        if series is None:
+            return
+        w = self.err.write
+        shown = source.replace("history:", "history ", 1)
+        w(f"  metrics     {series.rows} step(s) from {shown}\n")
+        for key in (series.loss_key(), series.throughput_key()):
+            stats = series.stats.get(key) if key else None
+            if key and stats is not None:
+                w(f"  {key:<11} {_num(stats.first)} -> {_num(stats.last)}")
+                w(f"  (min {_num(stats.low)}, max {_num(stats.high)})\n")
+        from ezpz_tui.textchart import render_charts
+
+        width = shutil.get_terminal_size((80, 24)).columns if self.color else 80
+        chart = render_charts(series, width - 2, self.color)
+        if chart:
+            w(chart.rstrip("\n") + "\n")
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6g}"
 
 
 def _how(code: int) -> str:

@@ -22,12 +22,16 @@ from typing import Any
 from ezpz_core.kinds import RankIO
 from ezpz_core.launch.plan import LaunchPlan
 from ezpz_core.launch.styles import Style
+from ezpz_core.metrics import MetricSeries
 from ezpz_core.run.events import Event, Lines, Notice, RankExited
 from ezpz_core.run.labels import LabelFormat
+from ezpz_core.run.metricwatch import MetricsWatch, history_roots
 from ezpz_core.run.runner import EXIT_INTERRUPTED, EXIT_NOT_FOUND, RUN_MARKER, Runner, RunResult
 from ezpz_core.run.store import AttemptStore, new_run_dir, write_json
 
 FLUSH_S = 0.5
+METRICS_POLL_S = 1.0
+DISCOVER_EVERY = 3  # polls between scans for an ezpz history file
 DEFAULT_OUTDIR = "outputs/ezpz-tui"
 
 
@@ -104,6 +108,8 @@ class Outcome:
     ended: float
     attempts: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    metrics_source: str | None = None
+    metrics: MetricSeries | None = None
 
 
 class Session:
@@ -123,6 +129,12 @@ class Session:
         self.base_env = dict(os.environ if env is None else env)
         self.hidden_counts = hidden_counts or dict
         self.run_dir = new_run_dir(options.outdir, plan.job.job_id)
+        self.metrics = MetricsWatch(
+            self.run_dir / "history.jsonl",
+            history_roots(Path.cwd(), self.base_env),
+            exclude=[Path(options.outdir)],
+            started=time.time(),
+        )
         self.runner: Runner | None = None
         self.interrupted: str | None = None
         self._signum = signal.SIGINT
@@ -156,19 +168,49 @@ class Session:
             await asyncio.sleep(FLUSH_S)
             store.flush()
 
+    def _poll_metrics(self, final: bool = False) -> None:
+        message = self.metrics.poll(final)
+        if message is not None:
+            self.sink(Notice(message, time.time(), "info"))
+
+    async def _metrics_poller(self) -> None:
+        polls = 0
+        while True:
+            await asyncio.sleep(METRICS_POLL_S)
+            polls += 1
+            if polls % DISCOVER_EVERY == 0:
+                await asyncio.to_thread(self.metrics.discover)
+            self._poll_metrics()
+
     async def run(self) -> Outcome:
         plan_json = self.plan.to_json()
         plan_json["run_dir"] = str(self.run_dir)
         write_json(self.run_dir / "plan.json", plan_json)
         env = run_env(self.base_env, self.run_dir)
-        started = time.time()
+        started = self.metrics.started = time.time()
+        self.metrics.snapshot()
+        poller = asyncio.ensure_future(self._metrics_poller())
+        try:
+            outcome = await self._run_attempts(env, started)
+        finally:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+        self.metrics.discover()
+        self._poll_metrics(final=True)
+        outcome.metrics_source, outcome.metrics = self.metrics.current()
+        outcome.summary = self._summary(outcome)
+        write_json(self.run_dir / "summary.json", outcome.summary)
+        return outcome
+
+    async def _run_attempts(self, env: dict[str, str], started: float) -> Outcome:
         attempts: list[dict[str, Any]] = []
         result: RunResult | None = None
         problem = preflight(self.plan, env)
         total = self.options.retries + 1
         for attempt in range(1, total + 1):
             directory = self.run_dir if total == 1 else self.run_dir / f"attempt-{attempt}"
-            store = AttemptStore(directory)
+            store = AttemptStore(directory, on_block=self.metrics.on_block)
             if problem is not None:
                 self.sink(Notice(problem, time.time(), "error"))
                 result = RunResult(EXIT_NOT_FOUND, "not-found", time.time(), time.time())
@@ -203,10 +245,7 @@ class Session:
             # stopped between attempts (or before one): report the stop, not the
             # failed attempt's own code
             code = EXIT_INTERRUPTED if self.interrupted == "interrupted" else 128 + self._signum
-        outcome = Outcome(code, result.reason, self.run_dir, started, time.time(), attempts)
-        outcome.summary = self._summary(outcome)
-        write_json(self.run_dir / "summary.json", outcome.summary)
-        return outcome
+        return Outcome(code, result.reason, self.run_dir, started, time.time(), attempts)
 
     async def _attempt(self, attempt: int, store: AttemptStore, env: dict[str, str]) -> RunResult:
         runner = Runner(
@@ -269,5 +308,7 @@ class Session:
             "failed_ranks": failed,
             "first_error": last["first_error"],
             "hidden_lines": self.hidden_counts(),
+            "metrics_source": outcome.metrics_source,
+            "metrics": outcome.metrics.summary_json() if outcome.metrics else {},
             "attempts": outcome.attempts,
         }

@@ -17,7 +17,7 @@ import os
 import re
 import resource
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -110,6 +110,8 @@ class AttemptStore:
     directory: Path
     stats: dict[int, RankStats] = field(default_factory=dict)
     first_error: FirstError | None = None
+    # sees each rank's block of new lines as it is written (metrics from log lines)
+    on_block: Callable[[int, str], None] | None = None
 
     def __post_init__(self) -> None:
         (self.directory / "ranks").mkdir(parents=True, exist_ok=True)
@@ -155,6 +157,8 @@ class AttemptStore:
             block = "\n".join(texts) + "\n"
             if self.first_error is None and rank != LAUNCHER:
                 self.first_error = _first_error(block, rank, stats.lines)
+            if self.on_block is not None:
+                self.on_block(rank, block)
             data = block.encode("utf-8", "replace")
             self._file(rank).write(data)
             stats.lines += len(texts)
