@@ -18,6 +18,7 @@ is split into pure functions over plain data, so each rule is a test vector.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -310,9 +311,13 @@ def probe_accelerators() -> Accelerators:
         backends.add("xccl")
     if dist.is_mpi_available():
         backends.add("mpi")
+    xpu = getattr(torch, "xpu", None)
+    if xpu is not None and xpu.is_available() and "xccl" not in backends:
+        # registers the "ccl" backend on torch < 2.8
+        with contextlib.suppress(ImportError):
+            import oneccl_bindings_for_pytorch  # noqa: F401
     if "oneccl_bindings_for_pytorch" in sys.modules:
         backends.add("ccl")
-    xpu = getattr(torch, "xpu", None)
     mps = getattr(torch.backends, "mps", None)
     return Accelerators(
         cuda=torch.cuda.device_count() if torch.cuda.is_available() else 0,
