@@ -202,6 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="noise filter profile (default: the machine's, e.g. aurora; none for no filter)",
     )
     show.add_argument("--no-filter", action="store_true", help="show noise lines too")
+    show.add_argument(
+        "--metrics-rank",
+        type=_whole(0),
+        default=0,
+        metavar="N",
+        help="whose metrics to chart and summarise: history rows and step lines of rank N "
+        "(default 0)",
+    )
 
     where = parser.add_argument_group("discovery overrides")
     where.add_argument(
@@ -372,6 +380,7 @@ def _headless(args: argparse.Namespace, command: list[str]) -> int:
         timeout=args.timeout,
         retries=args.retries,
         retry_backoff=args.retry_backoff,
+        metrics_rank=args.metrics_rank,
     )
     return run_headless(plan, options, display)
 

@@ -595,6 +595,7 @@ ALL_FLAGS = [
     "--no-label",
     "--rank-io",
     "--launcher-arg",
+    "--metrics-rank",
     "--version",
 ]
 

@@ -162,7 +162,8 @@ def test_log_lines_give_metrics_when_there_is_no_history_file(tmp_path: Path) ->
     assert "metrics     19 step(s) from log" in result.stderr
 
 
-def test_log_metrics_come_from_rank_0_only(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("flags", "rank"), [([], 0), (["--metrics-rank", "1"], 1)])
+def test_log_metrics_come_from_one_rank(tmp_path: Path, flags: list[str], rank: int) -> None:
     program = tmp_path / "steps.py"
     program.write_text(
         "import os\n"
@@ -170,17 +171,18 @@ def test_log_metrics_come_from_rank_0_only(tmp_path: Path) -> None:
         "for step in range(1, 6):\n"
         "    print(f'step={step} loss={10 * (rank + 1) - step}', flush=True)\n"
     )
-    result = run(tmp_path, ["-n", "2", "--launcher", "mpirun"], [PY, str(program)])
+    result = run(tmp_path, ["-n", "2", "--launcher", "mpirun", *flags], [PY, str(program)])
     assert result.code == 0, describe(result)
     summary = load(result.run_dir / "summary.json")
     assert summary["metrics_source"] == "log"
+    top = 10 * (rank + 1)
     assert summary["metrics"]["loss"] == {
         "count": 5,
-        "first": 9.0,
-        "last": 5.0,
-        "min": 5.0,
-        "max": 9.0,
-        "mean": 7.0,
+        "first": top - 1.0,
+        "last": top - 5.0,
+        "min": top - 5.0,
+        "max": top - 1.0,
+        "mean": top - 3.0,
     }
 
 

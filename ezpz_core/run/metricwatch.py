@@ -29,10 +29,10 @@ SCAN_DEPTH = 6  # directories below ``outputs/``
 SCAN_ENTRIES = 50_000  # entries one scan looks at, at most
 
 
-def history_roots(cwd: Path, env: dict[str, str] | None = None) -> list[Path]:
+def history_roots(cwd: Path | None, env: dict[str, str] | None = None) -> list[Path]:
     """``outputs/`` under each directory an ezpz job may take as its working dir."""
     env = env or {}
-    dirs = [env.get("PBS_O_WORKDIR"), env.get("SLURM_SUBMIT_DIR"), str(cwd)]
+    dirs = [env.get("PBS_O_WORKDIR"), env.get("SLURM_SUBMIT_DIR"), str(cwd) if cwd else None]
     roots: list[Path] = []
     for d in dirs:
         if d:

@@ -42,6 +42,7 @@ class RunOptions:
     retries: int = 0
     retry_backoff: float = 5.0
     grace_s: float = 10.0
+    metrics_rank: int = 0  # whose history rows and step lines are charted
 
 
 def backoff(first: float, retry: int) -> float:
@@ -81,6 +82,13 @@ def run_env(base: Mapping[str, str], run_dir: Path) -> dict[str, str]:
     env["EZPZ_RUN_DIR"] = str(run_dir)
     env["EZPZ_HISTORY"] = str(run_dir / "history.jsonl")
     return env
+
+
+def _cwd() -> Path | None:
+    try:
+        return Path.cwd()
+    except OSError:  # the directory was removed under us
+        return None
 
 
 def preflight(plan: LaunchPlan, env: Mapping[str, str]) -> str | None:
@@ -131,9 +139,10 @@ class Session:
         self.run_dir = new_run_dir(options.outdir, plan.job.job_id)
         self.metrics = MetricsWatch(
             self.run_dir / "history.jsonl",
-            history_roots(Path.cwd(), self.base_env),
+            history_roots(_cwd(), self.base_env),
             exclude=[Path(options.outdir)],
             started=time.time(),
+            rank=options.metrics_rank,
         )
         self.runner: Runner | None = None
         self.interrupted: str | None = None
