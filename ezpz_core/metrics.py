@@ -56,7 +56,10 @@ def numeric_items(data: Mapping[str, Any], prefix: str = "") -> dict[str, float]
         if isinstance(value, bool):
             continue
         if isinstance(value, int | float):
-            out[name] = float(value)
+            try:
+                out[name] = float(value)
+            except OverflowError:  # an integer beyond float range: not chartable
+                continue
         elif isinstance(value, Mapping) and not prefix:
             out.update(numeric_items(value, f"{name}/"))
     return out

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from ezpz_core import history
 from ezpz_core.history import (
     HistoryTail,
     HistoryWriter,
@@ -34,7 +35,8 @@ def sample_lines() -> list[bytes]:
 
 def sample_rows(rank: int) -> list[dict]:
     """One rank's decoded rows from the sample, in file order."""
-    return [row for row in map(json.loads, HISTORY.read_bytes().splitlines()) if row["rank"] == rank]
+    rows = map(json.loads, HISTORY.read_bytes().splitlines())
+    return [row for row in rows if row["rank"] == rank]
 
 
 def flat_line(step: int, loss: float) -> bytes:
@@ -234,6 +236,38 @@ def test_tail_restarts_when_file_is_replaced(tmp_path: Path) -> None:
     assert [row.rank for row in rows] == [None] * 3
 
 
+def test_tail_drops_torn_line_of_replaced_file(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    half = flat_line(2, 0.4)[:8]
+    append(path, flat_line(1, 0.5) + half)
+    tail, _ = read_all(path)
+    new = tmp_path / "h.jsonl.tmp"
+    new.write_bytes(flat_line(10, 0.1) + flat_line(11, 0.2))
+    os.replace(new, path)
+    assert [row.step for row in tail.poll()] == [10.0, 11.0]
+    assert tail.corrupt == 0
+
+
+def test_tail_reads_at_most_a_chunk_per_poll_and_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = [row.values for row in read_all(HISTORY)[1]]
+    monkeypatch.setattr(history, "READ_CHUNK", 1000)
+    path = tmp_path / "h.jsonl"
+    path.write_bytes(HISTORY.read_bytes())
+    tail = HistoryTail(path)
+    rows, polls = [], 0
+    while tail.offset < path.stat().st_size:
+        before = tail.offset
+        rows.extend(tail.poll())
+        assert 0 < tail.offset - before <= 1000
+        polls += 1
+    assert polls == -(-path.stat().st_size // 1000)
+    assert len(rows) == 38
+    assert tail.corrupt == 0
+    assert [row.values for row in rows] == expected
+
+
 def test_tail_restarts_when_rewritten_in_place_longer(tmp_path: Path) -> None:
     path = tmp_path / "h.jsonl"
     append(path, flat_line(1, 1.0) + flat_line(2, 1.0))
@@ -341,7 +375,17 @@ def test_tail_skips_non_numeric_values(tmp_path: Path, extra: str) -> None:
 
 @pytest.mark.parametrize(
     "line",
-    [b"[1, 2]", b"3", b'"text"', b"null", b"true", b"{}", b'{"name": "x"}', b"{nope"],
+    [
+        b"[1, 2]",
+        b"3",
+        b'"text"',
+        b"null",
+        b"true",
+        b"{}",
+        b'{"name": "x"}',
+        b"{nope",
+        b'{"step": 2, "loss": "\xff"}',
+    ],
 )
 def test_tail_counts_non_row_json_as_corrupt(tmp_path: Path, line: bytes) -> None:
     path = tmp_path / "h.jsonl"
@@ -349,6 +393,16 @@ def test_tail_counts_non_row_json_as_corrupt(tmp_path: Path, line: bytes) -> Non
     tail, rows = read_all(path)
     assert tail.corrupt == 1
     assert [row.step for row in rows] == [1.0, 2.0]
+
+
+def test_tail_survives_an_integer_too_large_for_a_float(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    huge = b'{"step": 2, "loss": ' + b"9" * 400 + b"}\n"
+    append(path, flat_line(1, 0.5) + huge + flat_line(3, 0.4))
+    tail = HistoryTail(path)
+    steps = [row.step for row in tail.poll()]
+    assert steps[0] == 1.0
+    assert steps[-1] == 3.0
 
 
 def test_tail_ignores_blank_lines(tmp_path: Path) -> None:
