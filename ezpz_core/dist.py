@@ -19,6 +19,7 @@ is split into pure functions over plain data, so each rule is a test vector.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import socket
 import sys
@@ -82,6 +83,12 @@ def resolve_ranks(
         rank, size, local_size = mpi
         return Ranks(rank, rank % max(local_size, 1), size, local_size, "mpi4py")
     world = found.world_size or 1
+    if found.rank >= world:
+        raise DistSetupError(
+            f"rank {found.rank} (from {found.source}) but the world size is "
+            f"{found.world_size or 'not set'}: set WORLD_SIZE (or launch with a launcher "
+            "that sets both), or unset a stale RANK in your shell"
+        )
     local_size = found.local_world_size
     if local_size is None:
         local_size = -(-world // nodes) if nodes else world
@@ -159,12 +166,16 @@ def first_job_host(env: Mapping[str, str]) -> str | None:
             pass
     nodelist = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST")
     if nodelist:
+        from ezpz_core.errors import EzpzError
         from ezpz_core.hostfile import expand_nodelist
 
         try:
-            hosts = expand_nodelist(nodelist)
-        except ValueError:
-            hosts = []
+            hosts = list(expand_nodelist(nodelist, "SLURM_JOB_NODELIST"))
+        except EzpzError as exc:
+            raise DistSetupError(
+                f"cannot read the job's node list to find rank 0's host: {exc}. "
+                "Set MASTER_ADDR and MASTER_PORT, or install mpi4py."
+            ) from None
         if hosts:
             return hosts[0]
     return None
@@ -193,16 +204,25 @@ def resolve_rendezvous(
     """
     addr, port = env.get("MASTER_ADDR", "").strip(), env.get("MASTER_PORT", "").strip()
     if addr and port:
-        if not port.isdigit():
-            raise DistSetupError(f"MASTER_PORT={port!r} is not a port number; unset it or fix it")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise DistSetupError(
+                f"MASTER_PORT={port!r} is not a port number (1-65535); unset it or fix it"
+            )
         return addr, int(port), "env"
     if ranks.world_size == 1:
         return "127.0.0.1", pick_port(), "local"
     if broadcast is not None:
         mine = (rendezvous_host(hostname, env), pick_port()) if ranks.rank == 0 else None
         size, value = broadcast(mine)
-        if size != ranks.world_size or value is None or value[0] in ("", "None"):
+        if size != ranks.world_size:
             raise DistSetupError(mismatch_message(ranks, size))
+        if value is None or not value[0] or value[0] == "None":
+            raise DistSetupError(
+                f"rank {ranks.rank}: the launcher started {ranks.world_size} ranks and "
+                f"mpi4py sees a world of {size}, but rank 0's rendezvous address did not "
+                f"arrive (got {value!r}): mpi4py may not match the launcher's MPI. "
+                f"Fix: {MISMATCH_REMEDY}"
+            )
         return value[0], value[1], "mpi4py"
     host = first_job_host(env)
     if host is None and ranks.local_world_size >= ranks.world_size:
@@ -227,10 +247,14 @@ def mismatch_message(ranks: Ranks, mpi_size: int) -> str:
         f"rank {ranks.rank}: the launcher started {ranks.world_size} ranks, but mpi4py "
         f"sees a world of {mpi_size}: mpi4py is built against a different MPI than the "
         "launcher (for example an Open MPI mpi4py under MPICH/PALS mpiexec), so rank 0 "
-        "cannot share the rendezvous address. Fix: use the mpiexec that matches "
-        "mpi4py's MPI (python -c 'from mpi4py import MPI; "
-        "print(MPI.Get_library_version())'), or set MASTER_ADDR and MASTER_PORT."
+        f"cannot share the rendezvous address. Fix: {MISMATCH_REMEDY}"
     )
+
+
+MISMATCH_REMEDY = (
+    "use the mpiexec that matches mpi4py's MPI (python -c 'from mpi4py import MPI; "
+    "print(MPI.Get_library_version())'), or set MASTER_ADDR and MASTER_PORT."
+)
 
 
 def mpi_broadcast(value: tuple[str, int] | None) -> tuple[int, tuple[str, int] | None]:
@@ -342,10 +366,17 @@ def timeout_from(env: Mapping[str, str], timeout_s: float | None) -> float:
     if timeout_s is not None:
         return float(timeout_s)
     text = env.get("EZPZ_DIST_TIMEOUT", "").strip()
+    if not text:
+        return DEFAULT_TIMEOUT_S
     try:
-        return float(text) if text else DEFAULT_TIMEOUT_S
+        seconds = float(text)
     except ValueError:
-        raise DistSetupError(f"EZPZ_DIST_TIMEOUT={text!r} is not a number of seconds") from None
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise DistSetupError(
+            f"EZPZ_DIST_TIMEOUT={text!r} is not a positive number of seconds; fix or unset it"
+        )
+    return seconds
 
 
 # -- the edge: torch itself -------------------------------------------------------

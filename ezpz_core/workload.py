@@ -90,18 +90,19 @@ def step_line(step: int, values: Mapping[str, float], stds: Mapping[str, float])
 
 
 def aggregates(
-    names: Sequence[str], total: Sequence[float], squares: Sequence[float],
+    names: Sequence[str], total: Sequence[float], deviations: Sequence[float],
     low: Sequence[float], high: Sequence[float], n: int,
 ) -> dict[str, float]:  # fmt: skip
-    """``X/mean``, ``X/max``, ``X/min``, ``X/std`` from reduced sums (float64;
-    std from E[X^2] - E[X]^2, clamped at 0)."""
+    """``X/mean``, ``X/max``, ``X/min``, ``X/std`` from reduced values: sums, sums of
+    squared deviations from the mean (two passes: ezpz's E[X^2] - E[X]^2 loses all
+    precision for large, close values such as throughputs), minima and maxima."""
     out: dict[str, float] = {}
     for i, name in enumerate(names):
-        mean = total[i] / n
-        out[f"{name}/mean"] = mean
+        out[f"{name}/mean"] = total[i] / n
         out[f"{name}/max"] = high[i]
         out[f"{name}/min"] = low[i]
-        out[f"{name}/std"] = math.sqrt(max(squares[i] / n - mean * mean, 0.0))
+        spread = high[i] > low[i]  # identical values: exactly no spread
+        out[f"{name}/std"] = math.sqrt(max(deviations[i] / n, 0.0)) if spread else 0.0
     return out
 
 
@@ -248,17 +249,17 @@ def train(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def _reduce(dist: Any, torch: Any, values: Mapping[str, float], world: int) -> dict[str, float]:
-    """Aggregates of every metric across ranks (three collectives, float64)."""
+    """Aggregates of every metric across ranks (four collectives, float64)."""
     names = [k for k in values if k != "step"]
     own = torch.tensor([values[k] for k in names], dtype=torch.float64)
-    sums = torch.cat([own, own * own])
-    low, high = own.clone(), own.clone()
-    dist.all_reduce(sums, op=dist.ReduceOp.SUM)
+    total, low, high = own.clone(), own.clone(), own.clone()
+    dist.all_reduce(total, op=dist.ReduceOp.SUM)
     dist.all_reduce(low, op=dist.ReduceOp.MIN)
     dist.all_reduce(high, op=dist.ReduceOp.MAX)
-    n = len(names)
+    deviations = (own - total / world) ** 2
+    dist.all_reduce(deviations, op=dist.ReduceOp.SUM)
     return aggregates(
-        names, sums[:n].tolist(), sums[n:].tolist(), low.tolist(), high.tolist(), world
+        names, total.tolist(), deviations.tolist(), low.tolist(), high.tolist(), world
     )
 
 

@@ -279,9 +279,7 @@ def test_slurm_tasks_on_node(spec: str, node: int, tasks: int | None) -> None:
         pytest.param("2(x3),1", 2, id="step-spec"),
     ],
 )
-def test_slurm_local_world_size_from_the_step_spec_or_none(
-    spec: str, expected: int | None
-) -> None:
+def test_slurm_local_world_size_from_the_step_spec_or_none(spec: str, expected: int | None) -> None:
     env = {**SLURM_SRUN, "SLURM_STEP_TASKS_PER_NODE": spec, "SLURM_NODEID": "0"}
     env["SLURM_PROCID"], env["SLURM_LOCALID"] = "1", "1"
     assert rank_from_env(env).local_world_size == expected
