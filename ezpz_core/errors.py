@@ -32,3 +32,7 @@ class HostfileError(UsageError):
 
 class TopologyError(UsageError):
     """Ranks, hosts and ranks per host that do not fit together or into the job."""
+
+
+class DistSetupError(EzpzError):
+    """The ranks of a job cannot meet (rendezvous, rank variables); says how to fix it."""

@@ -1,6 +1,7 @@
 """Which rank am I? Read from whichever launcher started this process.
 
-Stdlib only: the per-rank wrapper imports it on every rank at start-up.
+Stdlib only (mpi4py is imported only by ``mpi_facts``, when no launcher variable
+gives the rank): the per-rank wrapper imports this on every rank at start-up.
 Launcher-specific variables come before generic ones, so a stale ``RANK`` left in
 a shell, or the batch step's ``SLURM_PROCID`` seen by ranks that ``mpirun`` starts
 inside a Slurm job, never wins over what the real launcher set. The exception is a
@@ -14,6 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from ezpz_core.errors import DistSetupError
 
 TORCHRUN_MARKERS = ("TORCHELASTIC_RUN_ID", "TORCHELASTIC_RESTART_COUNT")
 
@@ -115,3 +118,70 @@ def rank_from_env(env: Mapping[str, str]) -> RankEnv:
         local_world_size=local_size[0] if local_size else None,
         source=rank[1] if rank else "none",
     )
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """Rank facts, complete: what ``torch.distributed`` needs of them."""
+
+    rank: int
+    local_rank: int
+    world_size: int
+    local_world_size: int
+    source: str  # launcher whose variables told us, "mpi4py" or "none"
+
+
+def resolve_ranks(
+    found: RankEnv, mpi: tuple[int, int, int] | None = None, nodes: int | None = None
+) -> Ranks:
+    """Complete the launcher's facts: ``mpi`` is (rank, size, ranks on this node)
+    from mpi4py, asked for only when no launcher variable gives the rank; ``nodes``
+    is the job's node count, for launchers that do not say how many ranks share a
+    node (then ranks are assumed spread evenly; one node when unknown)."""
+    if found.source == "none" and mpi is not None:
+        rank, size, local_size = mpi
+        return Ranks(rank, rank % max(local_size, 1), size, local_size, "mpi4py")
+    world = found.world_size or 1
+    if found.rank >= world:
+        raise DistSetupError(
+            f"rank {found.rank} (from {found.source}) but the world size is "
+            f"{found.world_size or 'not set'}: set WORLD_SIZE (or launch with a launcher "
+            "that sets both), or unset a stale RANK in your shell"
+        )
+    local_size = found.local_world_size
+    if local_size is None:
+        local_size = -(-world // nodes) if nodes else world
+    local_rank = found.local_rank
+    if local_rank is None:
+        local_rank = found.rank % max(local_size, 1)
+    return Ranks(found.rank, local_rank, world, local_size, found.source)
+
+
+def job_nodes(env: Mapping[str, str]) -> int | None:
+    """How many nodes the job has: PBS's nodefile, or ``SLURM_NNODES`` in Slurm."""
+    nodefile = env.get("PBS_NODEFILE")
+    if nodefile:
+        try:
+            with open(nodefile) as handle:
+                hosts = {line.split("#")[0].strip() for line in handle} - {""}
+            return len(hosts) or None
+        except OSError:
+            return None
+    nnodes = env.get("SLURM_JOB_NUM_NODES") or env.get("SLURM_NNODES") or ""
+    if env.get("SLURM_JOB_ID") and nnodes.isdigit():
+        return int(nnodes)
+    return None
+
+
+def mpi_facts() -> tuple[int, int, int] | None:
+    """(rank, size, ranks on this node) from mpi4py, or None when it is not installed."""
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        return None
+    comm = MPI.COMM_WORLD
+    node = comm.Split_type(MPI.COMM_TYPE_SHARED)
+    try:
+        return comm.Get_rank(), comm.Get_size(), node.Get_size()
+    finally:
+        node.Free()

@@ -1,0 +1,158 @@
+"""Where the ranks of a job meet: ``MASTER_ADDR`` and ``MASTER_PORT``.
+
+The environment's values when set; one rank needs none; otherwise rank 0's host
+(with the machine table's high-speed-network domain) and a free port, broadcast
+with mpi4py; without mpi4py, the job's first host and a port derived from the
+job id. Pure but for ``free_port`` and the mpi4py broadcast, which are passed in.
+"""
+
+from __future__ import annotations
+
+import socket
+import zlib
+from collections.abc import Callable, Mapping
+
+from ezpz_core.errors import DistSetupError
+from ezpz_core.machines import match_machine
+from ezpz_core.rankenv import Ranks
+
+PORT_BASE, PORT_SPAN = 20000, 10000  # job-id ports: below Linux's ephemeral range
+
+
+def rendezvous_host(hostname: str, env: Mapping[str, str]) -> str:
+    """``hostname`` as other nodes must dial it: the machine table's high-speed
+    network domain (Aurora, Polaris, Sirius, Sophia) on the short name."""
+    machine = match_machine(hostname, env)
+    if machine.rendezvous_domain:
+        return hostname.split(".")[0] + machine.rendezvous_domain
+    return hostname
+
+
+def job_port(job_id: str) -> int:
+    """A port every rank computes alike from the job id, when none can broadcast one."""
+    return PORT_BASE + zlib.crc32(job_id.encode()) % PORT_SPAN
+
+
+def job_id(env: Mapping[str, str]) -> str:
+    for name in ("PBS_JOBID", "SLURM_JOB_ID", "EZPZ_RUN_ID", "TORCHELASTIC_RUN_ID"):
+        if env.get(name):
+            return env[name]
+    return ""
+
+
+def first_job_host(env: Mapping[str, str]) -> str | None:
+    """The first host of the job (rank 0's, for block placement) without MPI."""
+    nodefile = env.get("PBS_NODEFILE")
+    if nodefile:
+        try:
+            with open(nodefile) as handle:
+                for line in handle:
+                    host = line.split("#")[0].split()
+                    if host:
+                        return host[0]
+        except OSError:
+            pass
+    nodelist = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST")
+    if nodelist:
+        from ezpz_core.errors import EzpzError
+        from ezpz_core.hostfile import expand_nodelist
+
+        try:
+            hosts = list(expand_nodelist(nodelist, "SLURM_JOB_NODELIST"))
+        except EzpzError as exc:
+            raise DistSetupError(
+                f"cannot read the job's node list to find rank 0's host: {exc}. "
+                "Set MASTER_ADDR and MASTER_PORT, or install mpi4py."
+            ) from None
+        if hosts:
+            return hosts[0]
+    return None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("", 0))
+        return int(sock.getsockname()[1])
+
+
+Broadcast = Callable[[tuple[str, int] | None], tuple[int, tuple[str, int] | None]]
+
+
+def resolve_rendezvous(
+    env: Mapping[str, str],
+    ranks: Ranks,
+    hostname: str,
+    broadcast: Broadcast | None,
+    pick_port: Callable[[], int] = free_port,
+) -> tuple[str, int, str]:
+    """(address, port, how) for ``init_process_group``.
+
+    ``broadcast(value)`` sends rank 0's value to every rank and returns
+    (the communicator's size, the value received); None when mpi4py is absent.
+    """
+    addr, port = env.get("MASTER_ADDR", "").strip(), env.get("MASTER_PORT", "").strip()
+    if addr and port:
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise DistSetupError(
+                f"MASTER_PORT={port!r} is not a port number (1-65535); unset it or fix it"
+            )
+        return addr, int(port), "env"
+    if ranks.world_size == 1:
+        return "127.0.0.1", pick_port(), "local"
+    if broadcast is not None:
+        mine = (rendezvous_host(hostname, env), pick_port()) if ranks.rank == 0 else None
+        size, value = broadcast(mine)
+        if size != ranks.world_size:
+            raise DistSetupError(mismatch_message(ranks, size))
+        if value is None or not value[0] or value[0] == "None":
+            raise DistSetupError(
+                f"rank {ranks.rank}: the launcher started {ranks.world_size} ranks and "
+                f"mpi4py sees a world of {size}, but rank 0's rendezvous address did not "
+                f"arrive (got {value!r}): mpi4py may not match the launcher's MPI. "
+                f"Fix: {MISMATCH_REMEDY}"
+            )
+        return value[0], value[1], "mpi4py"
+    host = first_job_host(env)
+    if host is None and ranks.local_world_size >= ranks.world_size:
+        host = "127.0.0.1"  # every rank is on this node
+    if host is None:
+        raise DistSetupError(
+            f"rank {ranks.rank}: cannot tell which host rank 0 is on: MASTER_ADDR is "
+            "not set, mpi4py is not installed, and the job has no host list. Set "
+            "MASTER_ADDR and MASTER_PORT, or install mpi4py (pip install mpi4py)."
+        )
+    ident = job_id(env)
+    if not ident:
+        raise DistSetupError(
+            f"rank {ranks.rank}: MASTER_PORT is not set and there is no job id to "
+            "derive one from (and no mpi4py to share one). Set MASTER_PORT."
+        )
+    return rendezvous_host(host, env), job_port(ident), "job-id"
+
+
+def mismatch_message(ranks: Ranks, mpi_size: int) -> str:
+    return (
+        f"rank {ranks.rank}: the launcher started {ranks.world_size} ranks, but mpi4py "
+        f"sees a world of {mpi_size}: mpi4py is built against a different MPI than the "
+        "launcher (for example an Open MPI mpi4py under MPICH/PALS mpiexec), so rank 0 "
+        f"cannot share the rendezvous address. Fix: {MISMATCH_REMEDY}"
+    )
+
+
+MISMATCH_REMEDY = (
+    "use the mpiexec that matches mpi4py's MPI (python -c 'from mpi4py import MPI; "
+    "print(MPI.Get_library_version())'), or set MASTER_ADDR and MASTER_PORT."
+)
+
+
+def mpi_broadcast(value: tuple[str, int] | None) -> tuple[int, tuple[str, int] | None]:
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    return comm.Get_size(), comm.bcast(value, root=0)
+
+
+def mpi4py_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("mpi4py") is not None
