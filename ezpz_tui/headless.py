@@ -161,11 +161,12 @@ class HeadlessPrinter:
         w = self.err.write
         shown = source.replace("history:", "history ", 1)
         w(f"  metrics     {series.rows} step(s) from {shown}\n")
-        for key in (series.loss_key(), series.throughput_key()):
+        for role, key in (("loss", series.loss_key()), ("throughput", series.throughput_key())):
             stats = series.stats.get(key) if key else None
             if key and stats is not None:
-                w(f"  {key:<11} {_num(stats.first)} -> {_num(stats.last)}")
-                w(f"  (min {_num(stats.low)}, max {_num(stats.high)})\n")
+                name = "" if key == role else f" ({key})"
+                w(f"  {role:<11} {_num(stats.first)} -> {_num(stats.last)}")
+                w(f"  min {_num(stats.low)}, max {_num(stats.high)}{name}\n")
         from ezpz_tui.textchart import render_charts
 
         width = shutil.get_terminal_size((80, 24)).columns if self.color else 80
