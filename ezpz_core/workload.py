@@ -2,7 +2,8 @@
 
 A small MLP classifier trained with DDP on synthetic data: each rank draws its own
 batches from a fixed random "teacher" (so the loss really falls), every logged
-step prints ``step=N loss=... dt=...`` on every rank, and rank 0 appends one
+step prints ``step=N loss=... dt=...`` on every rank (its own values; on rank 0
+the means across ranks with their spread), and rank 0 appends one
 History row (ezpz schema, aggregates across ranks) to ``--history`` or
 ``$EZPZ_HISTORY``. What ``ezpz-tui --run`` runs when given no command.
 """
@@ -234,8 +235,12 @@ def train(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                 "samples_per_s": args.batch_size * world / dt,
             }
             reduced = _reduce(dist, torch, values, world) if aggregate else {}
-            stds = {k[: -len("/std")]: v for k, v in reduced.items() if k.endswith("/std")}
-            print(step_line(step, values, stds if rank == 0 else {}), flush=True)
+            if rank == 0 and reduced:  # the job's view: means across ranks, with spread
+                means = {k: reduced.get(f"{k}/mean", v) for k, v in values.items()}
+                stds = {k: reduced.get(f"{k}/std", 0.0) for k in values}
+                print(step_line(step, means, stds), flush=True)
+            else:  # this rank's own values and timing
+                print(step_line(step, values, {}), flush=True)
             if rank == 0:
                 if history is not None:
                     history.write(history_row({**values, "step": step}, reduced or None, rank))
