@@ -138,7 +138,16 @@ def setup_torch(
     if environ is not os.environ:
         export_env(os.environ, info)
     timeout = timedelta(seconds=seconds)
-    store = dist.TCPStore(addr, port, ranks.world_size, is_master=ranks.rank == 0, timeout=timeout)
+    try:
+        store = dist.TCPStore(
+            addr, port, ranks.world_size, is_master=ranks.rank == 0, timeout=timeout
+        )
+    except (RuntimeError, OSError) as exc:  # port taken, host unreachable, timed out
+        raise DistSetupError(
+            f"rank {ranks.rank}: cannot {'open' if ranks.rank == 0 else 'reach'} the "
+            f"rendezvous at {addr}:{port} ({how}): {exc}. Check that rank 0's host is "
+            "reachable, or set MASTER_ADDR and a free MASTER_PORT."
+        ) from None
     try:
         _init(dist, chosen, store, ranks, timeout)
     except Exception as exc:

@@ -19,7 +19,9 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ezpz_core.errors import EzpzError, UsageError
 from ezpz_core.history import HistoryWriter, history_row
+from ezpz_core.rankenv import rank_from_env
 
 FEATURES = 32
 CLASSES = 4
@@ -166,6 +168,18 @@ def _has_wandb_key(env: Mapping[str, str]) -> bool:
         return False
 
 
+def open_history(path: str | None) -> HistoryWriter | None:
+    if not path:
+        return None
+    try:
+        return HistoryWriter(path)
+    except OSError as exc:
+        raise UsageError(
+            f"history file {path}: cannot open it for appending ({exc.strerror or exc}); "
+            "pass a writable --history PATH"
+        ) from None
+
+
 def train(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     import torch
     import torch.distributed as dist
@@ -174,10 +188,11 @@ def train(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
     from ezpz_core.dist import cleanup, setup_torch
 
+    history_path = args.history or env.get("EZPZ_HISTORY")
+    # opened before the rendezvous: a bad path fails at once, not after other ranks wait
+    history = open_history(history_path) if rank_from_env(env).rank == 0 else None
     info = setup_torch()
     rank, world = info.rank, info.world_size
-    history_path = args.history or env.get("EZPZ_HISTORY")
-    history = HistoryWriter(history_path) if rank == 0 and history_path else None
     aggregate = (
         world > 1
         and world <= NO_AGGREGATE_ABOVE
@@ -270,13 +285,11 @@ def _reduce(dist: Any, torch: Any, values: Mapping[str, float], world: int) -> d
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from ezpz_core.dist import DistSetupError
-
     try:
         return train(args, os.environ)
-    except DistSetupError as exc:
+    except EzpzError as exc:
         print(f"ezpz workload: error: {exc}", file=sys.stderr, flush=True)
-        return 1
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
 

@@ -815,3 +815,35 @@ def test_wandb_disabled_is_a_no_op() -> None:
     tracker.log({"loss": 1.0}, step=1)
     tracker.finish()
     assert tracker.run is None
+
+
+def test_a_rendezvous_port_already_taken_is_a_clear_error_not_a_torch_traceback() -> None:
+    """Rank 0 of two cannot open its store on a port another process listens on."""
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        env = clean_env(
+            {
+                "RANK": "0",
+                "WORLD_SIZE": "2",
+                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": str(port),
+                "EZPZ_DIST_TIMEOUT": "5",
+            }
+        )
+        proc = run_python(
+            """
+            from ezpz_core.dist import DistSetupError, setup_torch
+            try:
+                setup_torch()
+            except DistSetupError as exc:
+                print("DistSetupError:", exc)
+            """,
+            env,
+        )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"rank 0: cannot open the rendezvous at 127.0.0.1:{port} (env)" in proc.stdout
+    assert "set MASTER_ADDR and a free MASTER_PORT" in proc.stdout

@@ -112,7 +112,8 @@ def only_run_dir(out: Path) -> Path:
 
 def ezpz_argv(tmp_path: Path, flags: Sequence[str], command: Sequence[str]) -> list[str]:
     out = tmp_path / "out"
-    return [str(EZPZ_TUI), "--run", *flags, "--outdir", str(out), "--", *command]
+    argv = [str(EZPZ_TUI), "--run", *flags, "--outdir", str(out)]
+    return [*argv, "--", *command] if command else argv
 
 
 def run_ezpz(

@@ -26,7 +26,6 @@ import pytest
 from ezpz_core.history import HistoryTail
 from ezpz_core.metrics import MetricSeries
 from tests.test_run_e2e import (
-    EZPZ_TUI,
     HANG_GUARD_S,
     MPICH_BIN,
     Result,
@@ -34,6 +33,7 @@ from tests.test_run_e2e import (
     job_env,
     load,
     only_run_dir,
+    run_ezpz,
 )
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples" / "ezpz-test-2ranks"
@@ -46,22 +46,8 @@ def run(
     command: Sequence[str] = (),
     env: dict[str, str] | None = None,
 ) -> Result:
-    argv = [str(EZPZ_TUI), "--run", *flags, "--outdir", str(tmp_path / "out")]
-    if command:
-        argv += ["--", *command]
-    proc = subprocess.run(
-        argv,
-        cwd=tmp_path,
-        env=job_env() if env is None else env,
-        capture_output=True,
-        timeout=HANG_GUARD_S,
-    )
-    return Result(
-        proc.returncode,
-        proc.stdout.decode("utf-8", "replace"),
-        proc.stderr.decode("utf-8", "replace"),
-        tmp_path / "out",
-    )
+    """``ezpz-tui --run FLAGS [-- COMMAND]`` in ``tmp_path`` (no command: the workload)."""
+    return run_ezpz(tmp_path, flags, command, env)
 
 
 def history_series(path: Path, rank: int = 0) -> tuple[MetricSeries, HistoryTail]:
@@ -238,6 +224,21 @@ def test_wandb_runs_offline_without_an_api_key(tmp_path: Path) -> None:
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1, os.listdir(tmp_path)
     assert any(runs[0].rglob("*.wandb"))
+
+
+def test_an_unwritable_history_path_fails_at_once_with_a_message(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    proc = subprocess.run(
+        [PY, "-m", "ezpz_core.workload", "--steps", "2", "--history", str(blocker / "h.jsonl")],
+        env=job_env(),
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+    )
+    assert proc.returncode == 2
+    assert f"history file {blocker / 'h.jsonl'}: cannot open it" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_workload_rejects_bad_flags_without_a_traceback(tmp_path: Path) -> None:
