@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,6 @@ def history_row(
     timestamp: float | None = None,
 ) -> dict[str, Any]:
     """One row as ezpz writes it: rank 0's aggregates are also merged into ``metrics``."""
-    import time
-
     row: dict[str, Any] = {
         "timestamp": time.time() if timestamp is None else timestamp,
         "rank": rank,

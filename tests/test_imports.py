@@ -2,8 +2,9 @@
 
 The core must stay fast on login nodes and usable without the console: importing
 ``ezpz_core`` and every one of its submodules loads no Textual, torch, wandb or
-mpi4py. ``ezpz-tui --dry-run`` and ``--check`` load none of them either (only the
-interactive console imports Textual). All four are installed in this venv, so a
+mpi4py. ``ezpz-tui --dry-run``, ``--check`` and a headless ``--run`` (with its
+metrics and charts) load none of them either (only the interactive console
+imports Textual). All four are installed in this venv, so a
 stray import would show. Each probe runs in a fresh interpreter with a minimal
 environment (no ``PBS_*``/``SLURM_*`` variables), so nothing the test process
 imported can leak in.
@@ -99,4 +100,23 @@ def test_dry_run_and_check_load_no_ui_or_training_stack(tmp_path: Path, args: li
     """
     modules = loaded_modules(code, tmp_path)
     assert "ezpz_core.launch.plan" in modules  # the plan was really made
+    assert heavy_in(modules) == []
+
+
+def test_a_headless_run_with_metrics_and_charts_loads_no_ui_or_training_stack(
+    tmp_path: Path,
+) -> None:
+    """``--run`` reads metrics from the job's log and draws its charts (plotext)
+    without importing torch, wandb, mpi4py or Textual in our own process."""
+    log = tmp_path / "steps.log"
+    log.write_text("".join(f"step={i} loss={1 / i} dt=0.1\n" for i in range(1, 6)))
+    args = ["--run", "--launcher", "none", "--outdir", str(tmp_path / "out"), "--", "cat", str(log)]
+    code = f"""
+        from ezpz_tui.cli import main
+        rc = main({args!r})
+        assert rc == 0, rc
+    """
+    modules = loaded_modules(code, tmp_path)
+    assert "ezpz_core.run.metricwatch" in modules
+    assert "plotext" in modules  # the chart was drawn
     assert heavy_in(modules) == []
