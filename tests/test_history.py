@@ -1,6 +1,6 @@
 """History JSONL: the tail reader and the writer, against the real 2-rank ezpz history.
 
-Fixture: ``shared/samples/ezpz-test-2ranks/metrics.jsonl`` (38 rows, rank 1 and rank 0
+Fixture: ``tests/data/ezpz-test-2ranks/metrics.jsonl`` (38 rows, rank 1 and rank 0
 alternating, step key ``iter``, ``aggregated`` on rank 0 only), plus files written in
 ``tmp_path`` to follow appends, torn lines, corrupt lines, truncation and replacement.
 """
@@ -24,7 +24,7 @@ from ezpz_core.history import (
 )
 from ezpz_core.metrics import MetricSeries, split_aggregate
 
-SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples" / "ezpz-test-2ranks"
+SAMPLES = Path(__file__).resolve().parent / "data" / "ezpz-test-2ranks"  # see data/README.md
 HISTORY = SAMPLES / "metrics.jsonl"
 
 

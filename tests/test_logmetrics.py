@@ -1,6 +1,6 @@
 """Metrics from printed step lines, checked against the real 2-rank ezpz run.
 
-Fixtures: ``shared/samples/ezpz-test-2ranks/console.log`` (ANSI-coloured output with
+Fixtures: ``tests/data/ezpz-test-2ranks/console.log`` (ANSI-coloured output with
 numbers split by colour codes, a config JSON block, a torchinfo table and terminal
 plots) and the same run's ``metrics.jsonl``; plus line vectors for ``parse_step_line``.
 """
@@ -18,7 +18,7 @@ import pytest
 from ezpz_core.logmetrics import parse_block, parse_step_line, strip_ansi
 from ezpz_core.metrics import MetricSeries
 
-SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples" / "ezpz-test-2ranks"
+SAMPLES = Path(__file__).resolve().parent / "data" / "ezpz-test-2ranks"  # see data/README.md
 CONSOLE = SAMPLES / "console.log"
 HISTORY = SAMPLES / "metrics.jsonl"
 PRINTED_KEYS = {"iter", "loss", "accuracy", "dtf", "dtb", "tflops", "mfu"}

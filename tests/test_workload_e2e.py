@@ -36,7 +36,7 @@ from tests.test_run_e2e import (
     run_ezpz,
 )
 
-SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples" / "ezpz-test-2ranks"
+SAMPLES = Path(__file__).resolve().parent / "data" / "ezpz-test-2ranks"  # see data/README.md
 PY = sys.executable
 
 
