@@ -7,6 +7,8 @@ a terminal (plotext leaves reset codes even with its ``clear`` theme).
 
 from __future__ import annotations
 
+import math
+
 from ezpz_core.logmetrics import strip_ansi
 from ezpz_core.metrics import MetricSeries
 
@@ -30,7 +32,7 @@ def render_charts(series: MetricSeries, width: int, color: bool) -> str:
 def _chart(title: str, xs: list[float], ys: list[float], width: int, color: bool) -> str:
     import plotext as plt  # only when there is something to draw
 
-    finite = [(x, y) for x, y in zip(xs, ys, strict=True) if y == y and abs(y) != float("inf")]
+    finite = [(x, y) for x, y in zip(xs, ys, strict=True) if math.isfinite(y)]
     plt.clf()
     plt.plotsize(max(30, width), CHART_HEIGHT)
     plt.theme("pro" if color else "clear")

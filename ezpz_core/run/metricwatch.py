@@ -134,12 +134,11 @@ class MetricsWatch:
             for path, mtime in scan_jsonl(self.roots, self.exclude).items()
             if path not in self.known and mtime >= self.started - 1
         }
-        for path in sorted(fresh, key=lambda p: fresh[p], reverse=True):
+        for path in sorted(fresh, key=lambda p: fresh[p], reverse=True):  # newest first
             if self.found is not None and path == self.found.path:
-                return
+                return  # still the newest history
             if looks_like_history(path):
-                if self.found is None or fresh[path] > fresh.get(self.found.path, 0.0):
-                    self.found = Source(path, HistoryTail(path), MetricSeries(self.rank))
+                self.found = Source(path, HistoryTail(path), MetricSeries(self.rank))
                 return
 
     def poll(self, final: bool = False) -> str | None:
