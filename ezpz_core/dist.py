@@ -30,8 +30,8 @@ from typing import Any
 
 from ezpz_core.backends import choose_device, probe_accelerators
 from ezpz_core.errors import DistSetupError
-from ezpz_core.rankenv import Ranks, job_nodes, mpi_facts, rank_from_env, resolve_ranks
-from ezpz_core.rendezvous import mpi4py_available, mpi_broadcast, resolve_rendezvous
+from ezpz_core.rankenv import Ranks, mpi_facts, rank_from_env, resolve_ranks
+from ezpz_core.rendezvous import job_nodes, mpi4py_available, mpi_broadcast, resolve_rendezvous
 
 __all__ = ["DistInfo", "DistSetupError", "cleanup", "setup_torch"]
 
@@ -106,10 +106,11 @@ def setup_torch(
     if device:
         overrides["TORCH_DEVICE"] = device
     found = rank_from_env(environ)
-    mpi = mpi_facts() if found.source == "none" and mpi4py_available() else None
+    has_mpi4py = mpi4py_available()
+    mpi = mpi_facts() if found.source == "none" and has_mpi4py else None
     ranks = resolve_ranks(found, mpi, job_nodes(environ))
     seconds = timeout_from(environ, timeout_s)
-    bcast = mpi_broadcast if ranks.world_size > 1 and mpi4py_available() else None
+    bcast = mpi_broadcast if ranks.world_size > 1 and has_mpi4py else None
     addr, port, how = resolve_rendezvous(environ, ranks, socket.gethostname(), bcast)
     kind, chosen, notes = choose_device(overrides, probe_accelerators())
     dev = kind

@@ -157,22 +157,6 @@ def resolve_ranks(
     return Ranks(found.rank, local_rank, world, local_size, found.source)
 
 
-def job_nodes(env: Mapping[str, str]) -> int | None:
-    """How many nodes the job has: PBS's nodefile, or ``SLURM_NNODES`` in Slurm."""
-    nodefile = env.get("PBS_NODEFILE")
-    if nodefile:
-        try:
-            with open(nodefile) as handle:
-                hosts = {line.split("#")[0].strip() for line in handle} - {""}
-            return len(hosts) or None
-        except OSError:
-            return None
-    nnodes = env.get("SLURM_JOB_NUM_NODES") or env.get("SLURM_NNODES") or ""
-    if env.get("SLURM_JOB_ID") and nnodes.isdigit():
-        return int(nnodes)
-    return None
-
-
 def mpi_facts() -> tuple[int, int, int] | None:
     """(rank, size, ranks on this node) from mpi4py, or None when it is not installed."""
     try:

@@ -12,9 +12,12 @@ import socket
 import zlib
 from collections.abc import Callable, Mapping
 
-from ezpz_core.errors import DistSetupError
+from ezpz_core.errors import DistSetupError, UsageError
+from ezpz_core.hostfile import expand_nodelist
 from ezpz_core.machines import match_machine
 from ezpz_core.rankenv import Ranks
+from ezpz_core.schedulers import pbs, slurm
+from ezpz_core.schedulers.base import Allocation, Context
 
 PORT_BASE, PORT_SPAN = 20000, 10000  # job-id ports: below Linux's ephemeral range
 
@@ -40,33 +43,36 @@ def job_id(env: Mapping[str, str]) -> str:
     return ""
 
 
-def first_job_host(env: Mapping[str, str]) -> str | None:
-    """The first host of the job (rank 0's, for block placement) without MPI."""
-    nodefile = env.get("PBS_NODEFILE")
-    if nodefile:
-        try:
-            with open(nodefile) as handle:
-                for line in handle:
-                    host = line.split("#")[0].split()
-                    if host:
-                        return host[0]
-        except OSError:
-            pass
-    nodelist = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST")
-    if nodelist:
-        from ezpz_core.errors import EzpzError
-        from ezpz_core.hostfile import expand_nodelist
-
-        try:
-            hosts = list(expand_nodelist(nodelist, "SLURM_JOB_NODELIST"))
-        except EzpzError as exc:
-            raise DistSetupError(
-                f"cannot read the job's node list to find rank 0's host: {exc}. "
-                "Set MASTER_ADDR and MASTER_PORT, or install mpi4py."
-            ) from None
-        if hosts:
-            return hosts[0]
+def job_allocation(env: Mapping[str, str]) -> Allocation | None:
+    """The hosts of the PBS or Slurm job this rank runs in (the schedulers' own
+    reading), or None outside a job."""
+    for module in (pbs, slurm):
+        if module.job_id(env):
+            return module.allocation(env, Context())
     return None
+
+
+def job_nodes(env: Mapping[str, str]) -> int | None:
+    """How many nodes the job has, when its scheduler says."""
+    allocation = job_allocation(env)
+    return allocation.nhosts if allocation is not None else None
+
+
+def first_job_host(env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """(the job's first host, why there is none): rank 0's host under block placement.
+    A Slurm step's own node list comes first (a step may use part of the job)."""
+    step = env.get("SLURM_STEP_NODELIST", "").strip()
+    if step:
+        try:
+            return expand_nodelist(step, "SLURM_STEP_NODELIST")[0], None
+        except UsageError as exc:
+            return None, str(exc)
+    allocation = job_allocation(env)
+    if allocation is None:
+        return None, None
+    if allocation.hosts:
+        return allocation.hosts[0], None
+    return None, allocation.error
 
 
 def free_port() -> int:
@@ -112,13 +118,14 @@ def resolve_rendezvous(
                 f"Fix: {MISMATCH_REMEDY}"
             )
         return value[0], value[1], "mpi4py"
-    host = first_job_host(env)
+    host, problem = first_job_host(env)
     if host is None and ranks.local_world_size >= ranks.world_size:
         host = "127.0.0.1"  # every rank is on this node
     if host is None:
+        why = f" ({problem})" if problem else ""
         raise DistSetupError(
             f"rank {ranks.rank}: cannot tell which host rank 0 is on: MASTER_ADDR is "
-            "not set, mpi4py is not installed, and the job has no host list. Set "
+            f"not set, mpi4py is not installed, and the job has no host list{why}. Set "
             "MASTER_ADDR and MASTER_PORT, or install mpi4py (pip install mpi4py)."
         )
     ident = job_id(env)

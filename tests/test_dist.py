@@ -28,8 +28,8 @@ import pytest
 
 from ezpz_core.backends import Accelerators, choose_device
 from ezpz_core.dist import EXPORTED, DistSetupError, cleanup, timeout_from
-from ezpz_core.rankenv import RankEnv, Ranks, job_nodes, resolve_ranks
-from ezpz_core.rendezvous import job_port, rendezvous_host, resolve_rendezvous
+from ezpz_core.rankenv import RankEnv, Ranks, resolve_ranks
+from ezpz_core.rendezvous import job_nodes, job_port, rendezvous_host, resolve_rendezvous
 from ezpz_core.workload import Wandb, aggregates, format_std, parse_args, step_line
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ezpz_core.history import HistoryTail, looks_like_history
@@ -78,7 +78,7 @@ class Source:
 
     path: Path
     tail: HistoryTail
-    series: MetricSeries = field(default_factory=MetricSeries)
+    series: MetricSeries
 
     def poll(self, final: bool = False) -> None:
         self.series.add(self.tail.poll(final))
