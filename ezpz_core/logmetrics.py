@@ -15,8 +15,10 @@ Tokens that are not plain numbers (``memory=1.2/3.4GiB``) are skipped.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from itertools import compress, pairwise
 
-from ezpz_core.metrics import MetricRow
+from ezpz_core.metrics import MetricRow, MetricSeries
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _NUMBER = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|NaN|inf|Inf|Infinity)"
@@ -46,8 +48,10 @@ def parse_step_line(text: str, rank: int | None = None) -> MetricRow | None:
     return MetricRow(values=values, rank=rank) if values else None
 
 
-def parse_block(block: str, rank: int | None = None) -> list[MetricRow]:
+def parse_block(block: str | bytes, rank: int | None = None) -> list[MetricRow]:
     """Step lines in a block of lines (one rank's, newline-separated)."""
+    if isinstance(block, bytes):
+        block = block.decode("utf-8", "replace")
     if not any(word in block for word in _SCREEN):
         return []
     rows: list[MetricRow] = []
@@ -57,3 +61,144 @@ def parse_block(block: str, rank: int | None = None) -> list[MetricRow]:
             if row is not None:
                 rows.append(row)
     return rows
+
+
+# -- the fast path: step lines of one learned shape, parsed in columns ---------
+
+_NUMBER_B = _NUMBER.encode()
+_ANSI_B = re.compile(ANSI.pattern.encode())
+_STEP_TOKEN_B = re.compile(STEP_TOKEN.pattern.encode())
+_PLUS_MINUS = "±".encode()
+_WORD_SPACE = rb"[^\S\n]"  # whitespace within a line
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The regex of one kind of step line, and its keys in order."""
+
+    pattern: re.Pattern[bytes]
+    keys: tuple[str, ...]
+
+
+def line_shape(text: str) -> Shape | None:
+    """A regex for lines made exactly like ``text``: no ``=`` before the first
+    token, then the same ``key=number`` tokens in the same order separated by
+    whitespace and nothing else. A line it matches parses, token for token, as
+    ``parse_step_line`` parses it. None when ``text`` is not such a line."""
+    tokens = list(TOKEN.finditer(text))
+    if not tokens or "=" in text[: tokens[0].start()]:
+        return None
+    keys = [m.group(1) for m in tokens]
+    if len(set(keys)) != len(keys):
+        return None
+    gaps = [text[a.end() : b.start()] for a, b in pairwise(tokens)]
+    if any(not gap or not gap.isspace() for gap in gaps) or text[tokens[-1].end() :].strip():
+        return None
+    step = next(
+        (m.group(1) for m in tokens if m.group(1) in ("step", "iter") and m.group(2).isdigit()),
+        None,
+    )
+    if step is None:
+        return None
+    parts = []
+    for key in keys:
+        value = rb"(\d+)" if key == step else rb"(" + _NUMBER_B + rb")"
+        std = rb"(?:\(" + _PLUS_MINUS + rb"(" + _NUMBER_B + rb")\))?"
+        parts.append(re.escape(key.encode()) + b"=" + value + std)
+    body = (_WORD_SPACE + b"+").join(parts)
+    pattern = rb"^(?:(?:[^=\n]*" + _WORD_SPACE + rb")?" + body + _WORD_SPACE + rb"*|(.*))$"
+    return Shape(re.compile(pattern, re.MULTILINE), tuple(keys))
+
+
+class BlockParser:
+    """Metrics of one log source, fed blocks of its lines as bytes.
+
+    Training jobs print the same step line over and over, so the parser learns
+    its shape (``line_shape``) from a line the general parser read, then takes
+    whole blocks of such lines with one regex pass and C-level column work. A
+    block with a step line of another shape goes through ``parse_block`` (the
+    reference) and the shape is learned anew from its last step line. Either
+    way every step line counts: the summaries see every value."""
+
+    def __init__(self, series: MetricSeries, rank: int | None = None) -> None:
+        self.series = series
+        self.rank = rank
+        self.shape: Shape | None = None
+        self.fast_blocks = 0
+        self.slow_blocks = 0
+
+    def feed(self, block: bytes) -> None:
+        if b"step" not in block and b"iter" not in block:
+            return
+        if b"\x1b" in block:
+            block = _ANSI_B.sub(b"", block)
+        if self.shape is None:
+            block = self._learn(block)
+        if self.shape is not None and self._fast(block):
+            self.fast_blocks += 1
+            return
+        self.slow_blocks += 1
+        self._slow(block)
+
+    def _learn(self, block: bytes) -> bytes:
+        """Parse lines up to the first step line and learn its shape; the rest."""
+        pos = 0
+        while True:
+            hits = [at for at in (block.find(b"step", pos), block.find(b"iter", pos)) if at >= 0]
+            if not hits:
+                return b""
+            start = block.rfind(b"\n", 0, min(hits)) + 1
+            end = block.find(b"\n", min(hits))
+            end = len(block) if end < 0 else end + 1
+            text = block[start:end].decode("utf-8", "replace").rstrip("\n")
+            row = parse_step_line(text, self.rank)
+            if row is not None:
+                self.series.add([row])
+                self.shape = line_shape(text)
+                return block[end:]
+            pos = end
+
+    def _slow(self, block: bytes) -> None:
+        rows: list[MetricRow] = []
+        last = None
+        for line in block.decode("utf-8", "replace").split("\n"):
+            if "iter" in line or "step" in line:
+                row = parse_step_line(line, self.rank)
+                if row is not None:
+                    rows.append(row)
+                    last = line
+        self.series.add(rows)
+        if last is not None:
+            self.shape = line_shape(last)
+
+    def _fast(self, block: bytes) -> bool:
+        """Parse ``block`` in columns; False (nothing taken) if it needs ``_slow``."""
+        shape = self.shape
+        assert shape is not None
+        found = shape.pattern.findall(block, 0, len(block) - block.endswith(b"\n"))
+        if not found:
+            return True
+        columns = list(zip(*found, strict=True))
+        others = columns.pop()
+        first = columns[0]  # the first key's values: empty on lines of other shapes
+        if not all(first):
+            for other in others:
+                if (b"step" in other or b"iter" in other) and _STEP_TOKEN_B.search(other):
+                    return False  # a step line of another shape: the general parser
+            mask = list(map(bool, first))
+            columns = [list(compress(col, mask)) for col in columns]
+            if not columns[0]:
+                return True
+        keys = shape.keys
+        values: dict[str, tuple[list[bool] | None, list[float]]] = {}
+        for i, key in enumerate(keys):
+            values[key] = (None, list(map(float, columns[2 * i])))
+            stds = columns[2 * i + 1]
+            if any(stds):
+                if all(stds):
+                    values[f"{key}/std"] = (None, list(map(float, stds)))
+                else:
+                    mask = list(map(bool, stds))
+                    values[f"{key}/std"] = (mask, list(map(float, compress(stds, mask))))
+        self.series.add_columns(values, len(columns[0]))
+        return True

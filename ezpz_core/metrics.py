@@ -9,8 +9,10 @@ lists for charts and running summaries. Pure: no files, no clocks.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import Any
 
 # The step axis: the first of these a row carries (ezpz's own examples use ``iter``).
@@ -95,6 +97,25 @@ class Stats:
         self.low = value if self.low is None else min(self.low, value)
         self.high = value if self.high is None else max(self.high, value)
 
+    def extend(self, values: list[float]) -> None:
+        """``add`` for each of ``values``, in C where they are all finite."""
+        if not values:
+            return
+        total = sum(values, self.total)
+        if not math.isfinite(total):  # a non-finite value (or an overflow): one by one
+            for value in values:
+                self.add(value)
+            return
+        self.count += len(values)
+        self.finite += len(values)
+        if self.first is None:
+            self.first = values[0]
+        self.last = values[-1]
+        self.total = total
+        low, high = min(values), max(values)
+        self.low = low if self.low is None else min(self.low, low)
+        self.high = high if self.high is None else max(self.high, high)
+
     def to_json(self) -> dict[str, Any]:
         """JSON has no NaN: non-finite first/last become null, counted in ``nonfinite``."""
         out: dict[str, Any] = {
@@ -129,6 +150,24 @@ class Points:
         if len(self.xs) >= MAX_POINTS:
             del self.xs[1::2], self.ys[1::2]
             self.stride *= 2
+
+    def extend(self, xs: list[float], ys: list[float]) -> None:
+        """``add`` for each pair, by slices: the points kept are the same."""
+        i, n = 0, len(xs)
+        while i < n:
+            start = i + (-self._seen) % self.stride  # the next pair that is kept
+            if start >= n:
+                self._seen += n - i
+                return
+            room = MAX_POINTS - len(self.xs)  # kept pairs until the next thinning
+            stop = min(n, start + (room - 1) * self.stride + 1)
+            self.xs.extend(xs[start : stop : self.stride])
+            self.ys.extend(ys[start : stop : self.stride])
+            self._seen += stop - i
+            i = stop
+            if len(self.xs) >= MAX_POINTS:
+                del self.xs[1::2], self.ys[1::2]
+                self.stride *= 2
 
 
 @dataclass
@@ -177,6 +216,52 @@ class MetricSeries:
                 self.first_t = row.t if self.first_t is None else self.first_t
                 self.last_t = row.t
         return taken
+
+    def add_columns(
+        self, columns: dict[str, tuple[list[bool] | None, list[float]]], rows: int
+    ) -> None:
+        """``rows`` rows given by column, as ``add`` would take them one by one.
+
+        ``columns[key]`` is ``(mask, values)``: ``mask`` None when every row has
+        the key, else which rows do (``values`` then holds only theirs). Rows
+        carry no time and are all this series' rank (one log source)."""
+        if rows <= 0:
+            return
+        base = float(self.rows)
+        self.rows += rows
+        step_key = next((k for k in STEP_KEYS if k in columns and columns[k][0] is None), None)
+        xs = columns[step_key][1] if step_key else [base + i for i in range(rows)]
+        for name, (mask, values) in columns.items():
+            stats = self.stats.get(name)
+            if stats is None:
+                stats = self.stats[name] = Stats()
+                self.points[name] = Points()
+            stats.extend(values)
+            self.points[name].extend(list(compress(xs, mask)) if mask else xs, values)
+        if any(k in columns for k in THROUGHPUT_KEYS) or "throughput" in columns:
+            return
+        if "dt" in columns and columns["dt"][0] is None:
+            dts = columns["dt"][1]
+        elif all(k in columns and columns[k][0] is None for k in ("dtf", "dtb")):
+            dts = list(map(operator.add, columns["dtf"][1], columns["dtb"][1]))
+        else:  # no timing on every row (masks are only ever on ``/std`` keys)
+            return
+        if dts and min(dts) > 0 and math.isfinite(sum(dts)):
+            self._throughput(xs, [1.0 / dt for dt in dts])
+        else:
+            pairs = [
+                (x, 1.0 / dt) for x, dt in zip(xs, dts, strict=True) if dt > 0 and math.isfinite(dt)
+            ]
+            self._throughput([p[0] for p in pairs], [p[1] for p in pairs])
+
+    def _throughput(self, xs: list[float], rates: list[float]) -> None:
+        if not rates:
+            return
+        if "throughput" not in self.stats:
+            self.stats["throughput"] = Stats()
+            self.points["throughput"] = Points()
+        self.stats["throughput"].extend(rates)
+        self.points["throughput"].extend(xs, rates)
 
     def loss_key(self) -> str | None:
         return pick_loss(self.stats)

@@ -14,6 +14,10 @@ and ``x`` for the final record, whose text is the command's exit status: a
 number, or ``-N`` for death by signal N. The wrapper then exits the same way.
 A bare ``\\r`` (a progress bar) ends a line like ``\\n`` does.
 
+Records are batched: as many whole records as fit go out in one ``write`` of at
+most ``PIPE_BUF`` bytes, so a chatty rank costs one system call per few dozen
+lines, not one per line, and every write is still atomic on the pipe.
+
 Stdlib only, and small: it starts on every rank of every job.
 """
 
@@ -30,7 +34,8 @@ from collections.abc import Sequence
 
 from ezpz_core.rankenv import rank_from_env
 
-PIECE = 4000  # payload bytes per record: label + piece + "\n" < PIPE_BUF (4096)
+PIPE_BUF = 4096  # POSIX: writes up to this size are atomic on a pipe
+PIECE = 4000  # payload bytes per record: label + piece + "\n" < PIPE_BUF
 HOLD_S = 0.5  # an unfinished line is sent as a piece after this long
 DRAIN_S = 2.0  # how long to keep reading after the command exited
 FORWARDED = (
@@ -48,6 +53,17 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
+
+
+def _write_records(fd: int, records: bytes) -> None:
+    """Whole records, in writes of at most ``PIPE_BUF`` bytes cut between records."""
+    start, size = 0, len(records)
+    while size - start > PIPE_BUF:
+        cut = records.rfind(b"\n", start, start + PIPE_BUF) + 1
+        _write_all(fd, records[start:cut])
+        start = cut
+    if start < size:
+        _write_all(fd, records[start:] if start else records)
 
 
 class _Pump:
@@ -68,6 +84,28 @@ class _Pump:
         _write_all(self.dst, (self.end if final else self.more) + payload + b"\n")
 
     def feed(self, data: bytes) -> None:
+        if not self.skip_lf and b"\r" not in data:
+            data = self.buffer + data
+            end = data.rfind(b"\n")
+            lines = data[:end].split(b"\n") if end >= 0 else []
+            if lines and max(map(len, lines)) <= PIECE:  # the common case, in C
+                sep = b"\n" + self.end
+                _write_records(self.dst, self.end + sep.join(lines) + b"\n")
+                self.buffer = b""
+                self._keep(data[end + 1 :])
+                return
+            self.buffer, data = b"", data
+            self._feed(data)
+            return
+        self._feed(data)
+
+    def _keep(self, rest: bytes) -> None:
+        while len(rest) > PIECE:
+            _write_all(self.dst, self.more + rest[:PIECE] + b"\n")
+            rest = rest[PIECE:]
+        self.buffer = rest
+
+    def _feed(self, data: bytes) -> None:
         if self.skip_lf and data.startswith(b"\n"):
             data = data[1:]
         self.skip_lf = False
@@ -88,11 +126,7 @@ class _Pump:
                 end, nxt = lf, lf + 1
             self.emit(data[start:end], final=True)
             start = nxt
-        rest = data[start:]
-        while len(rest) > PIECE:
-            _write_all(self.dst, self.more + rest[:PIECE] + b"\n")
-            rest = rest[PIECE:]
-        self.buffer = rest
+        self._keep(data[start:])
 
     def run(self) -> None:
         while not self.stop.is_set():

@@ -8,18 +8,23 @@ only) and the end-of-run summary go to stderr.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
 import sys
 import time
 from collections.abc import Callable, Mapping
+from operator import add
 from typing import TextIO
 
 from ezpz_core.launch.plan import LaunchPlan
-from ezpz_core.run.events import LAUNCHER, Event, Finished, Lines, Notice, Started
+from ezpz_core.run.events import LAUNCHER, Event, Lines, Notice, Started
 from ezpz_core.run.filters import DisplayFilter
 from ezpz_core.run.session import Outcome, RunOptions, Session
+from ezpz_core.run.writer import BackgroundWriter
+
+PRINT_LIMIT = 4 * 1024 * 1024  # bytes of output waiting for the terminal, at most
 
 _COLORS = (36, 33, 32, 35, 34, 31, 96, 93, 92, 95, 94, 91)
 _CLEAR = "\r\x1b[K"
@@ -30,7 +35,12 @@ def use_color(stream: TextIO, env: Mapping[str, str]) -> bool:
 
 
 class HeadlessPrinter:
-    """Consumes runner events; prints what the display filter lets through."""
+    """Consumes runner events; prints what the display filter lets through.
+
+    Writes run on a ``BackgroundWriter`` thread (in order: job lines, our notices
+    and the status line share it), so a terminal that stops reading holds the job
+    back through ``room()`` instead of blocking the event loop or filling memory.
+    Job lines are written as the bytes the job printed, with our ``[N]`` gutter."""
 
     def __init__(
         self, out: TextIO, err: TextIO, display: DisplayFilter, color: bool, status: bool
@@ -40,12 +50,15 @@ class HeadlessPrinter:
         self.color = color
         self.status = status
         self._gutters: dict[int, str] = {}
+        self._gutter_bytes: dict[int, bytes] = {}
         self.lines_seen = 0
         self.ranks_seen: set[int] = set()
         self.started = time.monotonic()
-        self._status_shown = False
+        self._status_shown = False  # writer thread's state
         self.broken = False
         self.on_broken_pipe: Callable[[], None] = lambda: None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.writer = BackgroundWriter("ezpz-printer", limit=PRINT_LIMIT)
 
     def gutter(self, rank: int) -> str:
         text = self._gutters.get(rank)
@@ -55,42 +68,69 @@ class HeadlessPrinter:
                 code = "2" if rank == LAUNCHER else str(_COLORS[rank % len(_COLORS)])
                 label = f"\x1b[{code}m{label}\x1b[0m"
             text = self._gutters[rank] = label + " "
+            self._gutter_bytes[rank] = text.encode()
         return text
 
+    async def room(self) -> None:
+        """Back-pressure: returns once the terminal has taken most of what waits."""
+        await self.writer.room()
+
     def __call__(self, event: Event) -> None:
+        if self._loop is None:
+            with contextlib.suppress(RuntimeError):
+                self._loop = asyncio.get_running_loop()
         if isinstance(event, Lines):
-            rows = event.rows
-            self.lines_seen += len(rows)
-            if self.display.active:
-                rows = self.display.visible(rows)
-            if not rows:
-                return
-            self._clear_status()
-            gutters = self._gutters
-            ranks = {row[0] for row in rows}
-            for rank in ranks - gutters.keys():
-                self.gutter(rank)
-            self._emit("".join([gutters[r] + x + "\n" for r, _s, x in rows]))
-            if self.status:
-                self.ranks_seen.update(ranks - {LAUNCHER})
+            self._lines(event)
         elif isinstance(event, Notice):
-            self._clear_status()
-            self._flush_out()
-            self.err.write(f"ezpz-tui: {event.text}\n")
-            self.err.flush()
+            self._say(f"ezpz-tui: {event.text}\n")
         elif isinstance(event, Started):
             attempt = f" (attempt {event.attempt})" if event.attempt > 1 else ""
-            self.err.write(f"ezpz-tui: started pid {event.pid}{attempt}\n")
-        elif isinstance(event, Finished):
-            self._clear_status()
-            self._flush_out()
+            self._say(f"ezpz-tui: started pid {event.pid}{attempt}\n")
 
-    def _emit(self, text: str) -> None:
+    def _lines(self, event: Lines) -> None:
+        ranks, texts = event.ranks, event.texts
+        self.lines_seen += len(texts)
+        if self.status:
+            self.ranks_seen.update(ranks)
+            self.ranks_seen.discard(LAUNCHER)
+        display = self.display
+        if display.active and not display.shows_all(texts):
+            rows = display.visible(event.rows)
+            if not rows:
+                return
+            ranks = [row[0] for row in rows]
+            texts = [(row[2] + "\n").encode("utf-8", "surrogateescape") for row in rows]
+        gutters = self._gutter_bytes
         try:
-            self.out.write(text)
-            self.out.flush()  # live even when piped
+            data = b"".join(map(add, map(gutters.__getitem__, ranks), texts))
+        except KeyError:
+            for rank in set(ranks).difference(gutters):
+                self.gutter(rank)
+            data = b"".join(map(add, map(gutters.__getitem__, ranks), texts))
+        if not data.endswith(b"\n"):
+            data += b"\n"
+        self.writer.submit(lambda: self._write_out(data), len(data))
+
+    # -- on the writer thread -------------------------------------------------
+
+    def _write_out(self, data: bytes) -> None:
+        self._clear_status()
+        try:
+            buffer = getattr(self.out, "buffer", None)
+            if buffer is not None:
+                buffer.write(data)
+                buffer.flush()  # live even when piped
+            else:
+                self.out.write(data.decode("utf-8", "replace"))
+                self.out.flush()
         except BrokenPipeError:
             self._reader_gone()
+
+    def _write_err(self, text: str) -> None:
+        self._clear_status()
+        self._flush_out()
+        self.err.write(text)
+        self.err.flush()
 
     def _flush_out(self) -> None:
         try:
@@ -106,27 +146,45 @@ class HeadlessPrinter:
         os.close(devnull)
         if not self.broken:
             self.broken = True
-            self.on_broken_pipe()
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(self.on_broken_pipe)
+            else:
+                self.on_broken_pipe()
 
     def _clear_status(self) -> None:
         if self._status_shown:
             self.err.write(_CLEAR)
             self._status_shown = False
 
+    def _show_status(self, text: str) -> None:
+        self._flush_out()
+        self.err.write(text)
+        self.err.flush()
+        self._status_shown = True
+
+    # -- on the loop ------------------------------------------------------------
+
+    def _say(self, text: str) -> None:
+        self.writer.submit(lambda: self._write_err(text), len(text))
+
     def draw_status(self) -> None:
         if not self.status:
             return
         elapsed = max(time.monotonic() - self.started, 1e-9)
-        self._flush_out()
-        self.err.write(
+        text = (
             f"{_CLEAR}{elapsed:7.1f}s  {self.lines_seen / elapsed:,.0f} lines/s  "
             f"{len(self.ranks_seen)} rank(s) seen"
         )
-        self.err.flush()
-        self._status_shown = True
+        self.writer.submit(lambda: self._show_status(text), len(text))
+
+    def close(self) -> None:
+        """Write everything that waits, then stop the writer thread."""
+        self.writer.close()
+        self._clear_status()
 
     def summary(self, outcome: Outcome) -> None:
-        self._clear_status()
+        self.close()
         self._flush_out()
         s = outcome.summary
         w = self.err.write
@@ -231,7 +289,9 @@ def run_headless(plan: LaunchPlan, options: RunOptions, display: DisplayFilter) 
     printer = HeadlessPrinter(sys.stdout, sys.stderr, display, color=color, status=status)
     for warning in plan.warnings:
         sys.stderr.write(f"ezpz-tui: warning: {warning}\n")
-    session = Session(plan, options, printer, hidden_counts=lambda: dict(display.hidden))
+    session = Session(
+        plan, options, printer, hidden_counts=lambda: dict(display.hidden), room=printer.room
+    )
     printer.on_broken_pipe = lambda: session.interrupt(signal.SIGPIPE)
     sys.stderr.write(f"ezpz-tui: run dir {session.run_dir}\n")
     loops: list[asyncio.AbstractEventLoop] = []

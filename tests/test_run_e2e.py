@@ -688,9 +688,12 @@ def test_invalid_utf8_and_a_5_mib_line_survive(tmp_path: Path, launcher: str) ->
     combined = (result.run_dir / "combined.log").read_bytes()
     for rank in range(2):
         assert BAD_BYTES + b" rank %d\n" % rank in combined
-    rank0 = lines_of(result.run_dir / "ranks" / "rank-0.log")
-    rank1 = lines_of(result.run_dir / "ranks" / "rank-1.log")
-    assert rank1 == ["bad \ufffd\ufffd bytes rank 1", "after 1"]
+    # rank files keep the bytes exactly as printed, invalid UTF-8 included
+    raw1 = (result.run_dir / "ranks" / "rank-1.log").read_bytes()
+    assert raw1 == BAD_BYTES + b" rank 1\nafter 1\n"
+    raw0 = (result.run_dir / "ranks" / "rank-0.log").read_bytes()
+    assert raw0.startswith(BAD_BYTES + b" rank 0\n")
+    rank0 = raw0.decode("utf-8", "replace").splitlines()
     assert rank0[0] == "bad \ufffd\ufffd bytes rank 0"
     assert rank0[-1] == "after 0"
     pieces = rank0[1:-1]
@@ -1101,6 +1104,7 @@ def test_a_reader_that_goes_away_stops_the_run_like_a_unix_filter(tmp_path: Path
             proc.wait()
     stderr = proc.stderr.read().decode() if proc.stderr else ""
     assert code == 141, stderr
-    assert "Traceback" not in stderr
+    # none of ours (the job's own KeyboardInterrupt may be the summary's first error)
+    assert not [line for line in stderr.splitlines() if line.startswith("Traceback")], stderr
     summary = load(only_run_dir(tmp_path / "out") / "summary.json")
     assert summary["exit_code"] == 141

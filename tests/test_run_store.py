@@ -88,13 +88,13 @@ def test_raw_bytes_go_to_combined_log_unchanged(store: AttemptStore) -> None:
     chunks = [b"@ezpz:0:o|hi\n", b"[1,1]<stdout>: 10%\r20%\r\n", b"bad \xff\xfe", b" tail"]
     for chunk in chunks:
         store.raw(chunk)
-    store.flush()
+    store.flush(wait=True)
     assert (store.directory / "combined.log").read_bytes() == b"".join(chunks)
 
 
 def test_lines_go_to_rank_logs_label_stripped_one_per_line_in_order(store: AttemptStore) -> None:
     store.add(lines(0, "r0 a", "r0 b") + lines(1, "r1 a") + lines(0, "r0 c"))
-    store.flush()
+    store.flush(wait=True)
     ranks = store.directory / "ranks"
     assert (ranks / "rank-0.log").read_text() == "r0 a\nr0 b\nr0 c\n"
     assert (ranks / "rank-1.log").read_text() == "r1 a\n"
@@ -102,7 +102,7 @@ def test_lines_go_to_rank_logs_label_stripped_one_per_line_in_order(store: Attem
 
 def test_launcher_lines_go_to_launcher_log(store: AttemptStore) -> None:
     store.add(lines(LAUNCHER, "srun: error: vm: task 1: Exited with exit code 3", stream="stderr"))
-    store.flush()
+    store.flush(wait=True)
     assert store.rank_log(LAUNCHER) == store.directory / "ranks" / "launcher.log"
     assert store.rank_log(LAUNCHER).read_text() == (
         "srun: error: vm: task 1: Exited with exit code 3\n"
@@ -112,16 +112,16 @@ def test_launcher_lines_go_to_launcher_log(store: AttemptStore) -> None:
 def test_lines_reach_the_rank_logs_only_after_flush(store: AttemptStore) -> None:
     store.add(lines(0, "pending"))
     assert not store.rank_log(0).exists()
-    store.flush()
+    store.flush(wait=True)
     assert store.rank_log(0).read_text() == "pending\n"
 
 
 def test_flushes_append_in_order(store: AttemptStore) -> None:
     store.add(lines(2, "one"))
-    store.flush()
+    store.flush(wait=True)
     store.add(lines(2, "two", "three"))
-    store.flush()
-    store.flush()
+    store.flush(wait=True)
+    store.flush(wait=True)
     assert store.rank_log(2).read_text() == "one\ntwo\nthree\n"
 
 
@@ -136,7 +136,7 @@ def test_close_flushes_pending_lines(tmp_path: Path) -> None:
 
 def test_empty_and_unicode_lines_are_kept(store: AttemptStore) -> None:
     store.add(lines(0, "", "caf\u00e9 \ufffd", ""))
-    store.flush()
+    store.flush(wait=True)
     assert store.rank_log(0).read_bytes() == "\ncaf\u00e9 \ufffd\n\n".encode()
 
 
@@ -145,9 +145,9 @@ def test_empty_and_unicode_lines_are_kept(store: AttemptStore) -> None:
 
 def test_stats_count_lines_and_bytes(store: AttemptStore) -> None:
     store.add(lines(0, "ab", "caf\u00e9"))
-    store.flush()
+    store.flush(wait=True)
     store.add(lines(0, ""))
-    store.flush()
+    store.flush(wait=True)
     stats = store.stats[0]
     assert stats.lines == 3
     assert stats.bytes == len("ab\ncaf\u00e9\n\n".encode()) == store.rank_log(0).stat().st_size
@@ -155,21 +155,21 @@ def test_stats_count_lines_and_bytes(store: AttemptStore) -> None:
 
 def test_stats_keep_the_last_line(store: AttemptStore) -> None:
     store.add(lines(3, "first", "second"))
-    store.flush()
+    store.flush(wait=True)
     store.add(lines(3, "step=10 loss=0.5"))
-    store.flush()
+    store.flush(wait=True)
     assert store.stats[3].last_line == "step=10 loss=0.5"
 
 
 def test_stats_last_line_is_truncated_to_500_characters(store: AttemptStore) -> None:
     store.add(lines(0, "x" * 2000))
-    store.flush()
+    store.flush(wait=True)
     assert store.stats[0].last_line == "x" * 500
 
 
 def test_stats_are_per_rank_and_for_the_launcher(store: AttemptStore) -> None:
     store.add(lines(0, "a") + lines(1, "b", "c") + lines(LAUNCHER, "launcher"))
-    store.flush()
+    store.flush(wait=True)
     assert {rank: s.lines for rank, s in store.stats.items()} == {0: 1, 1: 2, LAUNCHER: 1}
 
 
@@ -184,7 +184,7 @@ def test_stats_to_json() -> None:
 
 def test_exit_codes_are_recorded_from_rank_exits(store: AttemptStore) -> None:
     store.add(lines(1, "about to fail"))
-    store.flush()
+    store.flush(wait=True)
     store.exited(RankExited(1, 3))
     store.exited(RankExited(2, -9))
     assert store.stats[1].exit_code == 3
@@ -195,7 +195,7 @@ def test_exit_codes_are_recorded_from_rank_exits(store: AttemptStore) -> None:
 
 def test_exit_code_of_a_rank_without_exit_is_none(store: AttemptStore) -> None:
     store.add(lines(0, "x"))
-    store.flush()
+    store.flush(wait=True)
     assert store.stats[0].exit_code is None
 
 
@@ -217,7 +217,7 @@ def test_exit_code_of_a_rank_without_exit_is_none(store: AttemptStore) -> None:
 )
 def test_first_error_is_found(store: AttemptStore, text: str) -> None:
     store.add(lines(0, "step=1 loss=0.5", text))
-    store.flush()
+    store.flush(wait=True)
     assert store.first_error == FirstError(0, 2, text)
 
 
@@ -232,19 +232,19 @@ def test_first_error_is_found(store: AttemptStore, text: str) -> None:
 )
 def test_training_lines_are_not_errors(store: AttemptStore, text: str) -> None:
     store.add(lines(0, text))
-    store.flush()
+    store.flush(wait=True)
     assert store.first_error is None
 
 
 def test_first_error_line_number_counts_across_flushes(store: AttemptStore) -> None:
     store.add(lines(1, "a", "b"))
-    store.flush()
+    store.flush(wait=True)
     store.add(lines(1, "c"))
-    store.flush()
+    store.flush(wait=True)
     store.add(
         lines(1, "d", "Traceback (most recent call last):", "  File 'x.py'", "RuntimeError: x")
     )
-    store.flush()
+    store.flush(wait=True)
     assert store.first_error == FirstError(1, 5, "Traceback (most recent call last):")
     assert store.rank_log(1).read_text().splitlines()[4] == "Traceback (most recent call last):"
 
@@ -252,26 +252,26 @@ def test_first_error_line_number_counts_across_flushes(store: AttemptStore) -> N
 def test_first_error_names_the_rank_that_printed_it(store: AttemptStore) -> None:
     store.add(lines(0, "fine", "fine too"))
     store.add(lines(3, "ok", "RuntimeError: x"))
-    store.flush()
+    store.flush(wait=True)
     assert store.first_error == FirstError(3, 2, "RuntimeError: x")
 
 
 def test_first_error_is_kept_when_later_errors_come(store: AttemptStore) -> None:
     store.add(lines(2, "RuntimeError: first"))
-    store.flush()
+    store.flush(wait=True)
     store.add(lines(0, "RuntimeError: second"))
     store.add(lines(2, "RuntimeError: third"))
-    store.flush()
+    store.flush(wait=True)
     assert store.first_error == FirstError(2, 1, "RuntimeError: first")
 
 
 def test_launcher_lines_are_never_the_first_error(store: AttemptStore) -> None:
     store.add(lines(LAUNCHER, "srun: error: vm: task 1: Exited with exit code 3"))
     store.add(lines(LAUNCHER, "ERROR: launcher"))
-    store.flush()
+    store.flush(wait=True)
     assert store.first_error is None
     store.add(lines(1, "RuntimeError: x"))
-    store.flush()
+    store.flush(wait=True)
     assert store.first_error == FirstError(1, 1, "RuntimeError: x")
 
 
@@ -280,13 +280,13 @@ def test_first_error_after_a_blank_line_names_the_error_line(
     store: AttemptStore, blank: str
 ) -> None:
     store.add(lines(0, "ok", blank, "RuntimeError: x"))
-    store.flush()
+    store.flush(wait=True)
     assert store.first_error == FirstError(0, 3, "RuntimeError: x")
 
 
 def test_indented_error_line_is_found_with_its_indent(store: AttemptStore) -> None:
     store.add(lines(0, "ok", "    ValueError: nested"))
-    store.flush()
+    store.flush(wait=True)
     assert store.first_error == FirstError(0, 2, "    ValueError: nested")
 
 
@@ -301,7 +301,7 @@ def test_open_rank_files_stay_within_the_budget(store: AttemptStore) -> None:
     before = open_fds()
     for _ in range(2):
         store.add([Line(rank, "stdout", f"hello from {rank}", 0.0) for rank in range(1024)])
-        store.flush()
+        store.flush(wait=True)
         assert open_fds() <= before + 100
     assert len(list((store.directory / "ranks").iterdir())) == 1024
     assert store.rank_log(1023).read_text() == "hello from 1023\nhello from 1023\n"
@@ -312,7 +312,7 @@ def test_closing_the_store_closes_every_rank_file(tmp_path: Path) -> None:
     before = open_fds()
     store = AttemptStore(tmp_path)
     store.add([Line(rank, "stdout", "x", 0.0) for rank in range(64)])
-    store.flush()
+    store.flush(wait=True)
     assert open_fds() >= before + 64
     store.close()
     assert open_fds() == before

@@ -1,10 +1,13 @@
 """What the runner tells its consumers (the run store, the headless printer, the console).
 
-Lines travel in ``Lines`` batches, one per chunk read from the launcher, as plain
-``(rank, stream, text)`` tuples (``Row``) made in C by one regex pass over the
-chunk: a job can print millions of lines, and per-line Python objects were the
-cost of the pipeline. ``Lines.lines`` gives ``Line`` values for consumers that
-want names (the console renders only what is visible).
+Lines travel in ``Lines`` batches, one per chunk read from the launcher, as two
+parallel lists: each line's rank and its bytes (label stripped, newline kept).
+A job can print millions of lines a second's worth of work, and per-line Python
+objects were the cost of the pipeline: the lists are built by C-level ``map``
+calls, the bytes go to the files and the terminal as they are (invalid UTF-8
+included), and nothing is decoded unless someone asks. ``Lines.rows`` and
+``Lines.lines`` decode on demand for consumers that want text (display filters,
+tests, the console's visible lines).
 """
 
 from __future__ import annotations
@@ -35,13 +38,56 @@ class Started:
 
 @dataclass(frozen=True, slots=True)
 class Lines:
-    rows: list[Row]
+    """Whole lines of one chunk in arrival order: ``ranks[i]`` wrote ``texts[i]``.
+
+    ``texts`` are bytes ending in ``\\n`` (the last one of a stream that ended
+    without a newline may lack it). ``stream`` is the pipe they came from;
+    ``streams`` (when not None) names each line's stream where the label says
+    otherwise (Open MPI's ``<stderr>`` lines in one file)."""
+
+    ranks: list[int]
+    texts: list[bytes]
     t: float
+    stream: str = "stdout"
+    streams: list[str] | None = None
+    nbytes: int = 0  # size of the chunk these lines came from (a cheap size bound)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def rows(self) -> list[Row]:
+        """``(rank, stream, text)`` with text decoded and the newline dropped."""
+        streams = self.streams or [self.stream] * len(self.texts)
+        return [
+            (rank, stream, _text(raw))
+            for rank, stream, raw in zip(self.ranks, streams, self.texts, strict=True)
+        ]
 
     @property
     def lines(self) -> list[Line]:
         t = self.t
         return [Line(rank, stream, text, t) for rank, stream, text in self.rows]
+
+    @classmethod
+    def from_rows(cls, rows: list[Row], t: float, stream: str = "stdout") -> Lines:
+        """From decoded rows (the general attribution path, tests)."""
+        streams = [row[1] for row in rows]
+        return cls(
+            [row[0] for row in rows],
+            [(row[2] + "\n").encode("utf-8", "surrogateescape") for row in rows],
+            t,
+            stream,
+            None if all(s == stream for s in streams) else streams,
+        )
+
+
+def _text(raw: bytes) -> str:
+    return (
+        raw[:-1].decode("utf-8", "replace")
+        if raw.endswith(b"\n")
+        else raw.decode("utf-8", "replace")
+    )
 
 
 @dataclass(frozen=True)

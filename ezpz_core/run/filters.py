@@ -129,6 +129,7 @@ class DisplayFilter:
     def __post_init__(self) -> None:
         self._noise = None
         self._literals: tuple[str, ...] | None = None
+        self._literal_bytes: tuple[bytes, ...] | None = None
         if self.noise:
             groups = "|".join(
                 f"(?P<f{i}>{'|'.join(f'(?:{p})' for p in f.patterns)})"
@@ -147,6 +148,17 @@ class DisplayFilter:
     @property
     def active(self) -> bool:
         return bool(self._noise or self._grep or self.ranks is not None)
+
+    def shows_all(self, texts: list[bytes]) -> bool:
+        """True when no line of ``texts`` can be hidden: only noise filters are on
+        and the batch holds none of their literals (most batches of a run), so
+        the caller can skip ``visible`` and its per-line work."""
+        if self._grep is not None or self.ranks is not None or self._literals is None:
+            return not self.active
+        if self._literal_bytes is None:
+            self._literal_bytes = tuple(lit.encode() for lit in self._literals)
+        batch = b"".join(texts)
+        return not any(literal in batch for literal in self._literal_bytes)
 
     def _hide(self, name: str) -> None:
         self.hidden[name] = self.hidden.get(name, 0) + 1

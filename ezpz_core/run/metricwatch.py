@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ezpz_core.history import HistoryTail, looks_like_history
-from ezpz_core.logmetrics import parse_block
+from ezpz_core.logmetrics import BlockParser
 from ezpz_core.metrics import MetricSeries
 from ezpz_core.run.events import LAUNCHER
 
@@ -104,16 +104,18 @@ class MetricsWatch:
         self.found: Source | None = None
         self.log_rank = MetricSeries(rank=None)  # rank ``rank``'s own lines
         self.log_unlabelled = MetricSeries(rank=None)
+        self._parse_rank = BlockParser(self.log_rank, rank)
+        self._parse_unlabelled = BlockParser(self.log_unlabelled, None)
         self._announced: str | None = None
         self._lock = threading.Lock()  # discover runs in a worker thread during the run
 
     # -- log lines ------------------------------------------------------------
-    def on_block(self, rank: int, block: str) -> None:
+    def on_block(self, rank: int, block: bytes) -> None:
         """A block of one rank's lines, as the run store writes it."""
         if rank == self.rank:
-            self.log_rank.add(parse_block(block, rank))
+            self._parse_rank.feed(block)
         elif rank == LAUNCHER:
-            self.log_unlabelled.add(parse_block(block, None))
+            self._parse_unlabelled.feed(block)
 
     # -- history files --------------------------------------------------------
     def snapshot(self) -> None:

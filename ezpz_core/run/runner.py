@@ -6,6 +6,11 @@ to the group, then SIGTERM after ``grace_s`` (or at the next interrupt), then
 SIGKILL. Any output byte counts as activity for the idle watchdog. When the run
 ends, whatever is left of the group, or of processes it started that left the
 group, is killed: no process of the job outlives the run.
+
+Back-pressure: after every chunk the pump awaits ``room()`` (the consumers'
+writers have caught up). While it waits it reads nothing, so the launcher's pipe
+fills and the job blocks on it: memory stays bounded whatever the job prints,
+and the time spent held back is not silence for the watchdog.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import psutil
@@ -26,6 +31,7 @@ from ezpz_core.run.splitter import LineSplitter
 
 Sink = Callable[[Event], None]
 RawSink = Callable[[str, bytes], None]
+Room = Callable[[], Awaitable[None]]
 
 READ_SIZE = 1 << 18
 RUN_MARKER = "EZPZ_RUN_ID"  # set in the job's environment; leftovers are found by it
@@ -58,6 +64,7 @@ class Runner:
         grace_s: float = 10.0,
         cwd: str | None = None,
         attempt: int = 1,
+        room: Room | None = None,
     ) -> None:
         self.argv = tuple(argv)
         self.env = dict(env)
@@ -68,6 +75,9 @@ class Runner:
         self.grace_s = grace_s
         self.cwd = cwd
         self.attempt = attempt
+        self.room = room
+        self.held = 0  # pumps waiting for room right now (not silence)
+        self._pump_error: BaseException | None = None
         self.last_activity = time.monotonic()
         self.reason = ""
         self.stop_signal: int | None = None
@@ -143,9 +153,9 @@ class Runner:
     # -- running ------------------------------------------------------------
 
     async def _pump(self, reader: asyncio.StreamReader, stream: str) -> None:
-        splitter = LineSplitter()
+        splitter = LineSplitter(errors="surrogateescape")
         attributor = Attributor(self.label_format, stream)
-        sink, raw = self.sink, self.raw_sink
+        sink, raw, room = self.sink, self.raw_sink, self.room
         while True:
             chunk = await reader.read(READ_SIZE)
             if not chunk:
@@ -154,16 +164,37 @@ class Runner:
             self.last_activity = time.monotonic()
             if raw is not None:
                 raw(stream, chunk)
-            block = splitter.feed_block(chunk)
+            block = splitter.feed_lines(chunk)
             if block is not None:
-                sink(Lines(attributor.rows(block, splitter.continued), now))
+                sink(self._lines(attributor, block, splitter.continued, stream, now))
                 if attributor.exits:
                     self._exits(attributor)
+            if room is not None:
+                self.held += 1
+                try:
+                    await room()
+                finally:
+                    self.held -= 1
+                    self.last_activity = time.monotonic()
         rest = splitter.flush()
         tail = (attributor.rows(rest[0], splitter.continued) if rest else []) + attributor.flush()
         if tail:
-            sink(Lines(tail, time.time()))
+            sink(Lines.from_rows(tail, time.time(), stream))
         self._exits(attributor)
+
+    @staticmethod
+    def _lines(
+        attributor: Attributor, block: bytes | str, continued: list[int], stream: str, t: float
+    ) -> Lines:
+        """The fast bytes path where it applies, else the general one over text."""
+        if isinstance(block, bytes):
+            fast = attributor.batch(block)
+            if fast is not None:
+                ranks, texts, streams = fast
+                return Lines(ranks, texts, t, stream, streams, len(block))
+            text = block[:-1].decode("utf-8", "surrogateescape")
+            return Lines.from_rows(attributor.rows(text), t, stream)
+        return Lines.from_rows(attributor.rows(block, continued), t, stream)
 
     def _exits(self, attributor: Attributor) -> None:
         if attributor.exits:
@@ -173,6 +204,8 @@ class Runner:
 
     async def _watchdog(self, timeout: float) -> None:
         while True:
+            if self.held:  # we are the ones not reading: the job is not silent
+                self.last_activity = time.monotonic()
             idle = time.monotonic() - self.last_activity
             if idle >= timeout:
                 self.sink(
@@ -216,6 +249,8 @@ class Runner:
             asyncio.ensure_future(self._pump(proc.stdout, "stdout")),
             asyncio.ensure_future(self._pump(proc.stderr, "stderr")),
         ]
+        for pump in pumps:
+            pump.add_done_callback(self._pump_done)
         helpers = [asyncio.ensure_future(self._track())]
         if self.timeout:
             helpers.append(asyncio.ensure_future(self._watchdog(self.timeout)))
@@ -235,10 +270,27 @@ class Runner:
             if self._escalation is not None:
                 self._escalation.cancel()
             self._kill_leftovers()
+        if self._pump_error is not None:  # our bug, not the job's: let it show
+            raise self._pump_error
         ended = time.time()
         final = self._final_code(code)
         self.sink(Finished(final, ended, self.reason))
         return RunResult(final, self.reason, started, ended, dict(self.exits))
+
+    def _pump_done(self, task: asyncio.Future[None]) -> None:
+        """A reader that failed must not leave the job blocked on a full pipe
+        for ever: stop the job (the error is raised when the run ends)."""
+        if task.cancelled() or task.exception() is None or self._pump_error is not None:
+            return
+        self._pump_error = task.exception()
+        self.sink(
+            Notice(
+                f"internal error reading the job's output: {self._pump_error!r}",
+                time.time(),
+                "error",
+            )
+        )
+        self.request_stop("error", signal.SIGTERM)
 
     @staticmethod
     async def _exit_code(proc: asyncio.subprocess.Process) -> int:

@@ -2,7 +2,10 @@
 
 The runner emits events; this module fans them out to the attempt's files and to
 the caller's sink (the headless printer, later the console), flushes the files at
-least twice a second, and writes ``summary.json`` at the end, whatever the end.
+least twice a second (and whenever a few MB are pending), and writes
+``summary.json`` at the end, whatever the end. The runner waits for the store's
+writer, and for the caller's ``room`` (the printer's), before it reads more: a
+consumer that cannot keep up holds the job back instead of filling our memory.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import shutil
 import signal
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,12 +133,14 @@ class Session:
         sink: Callable[[Event], None],
         env: Mapping[str, str] | None = None,
         hidden_counts: Callable[[], dict[str, int]] | None = None,
+        room: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.plan = plan
         self.options = options
         self.sink = sink
         self.base_env = dict(os.environ if env is None else env)
         self.hidden_counts = hidden_counts or dict
+        self.room = room
         self.run_dir = new_run_dir(options.outdir, plan.job.job_id)
         self.metrics = MetricsWatch(
             self.run_dir / "history.jsonl",
@@ -165,7 +170,7 @@ class Session:
 
         def handle(event: Event) -> None:
             if isinstance(event, Lines):
-                store.add(event.rows)
+                store.add_lines(event)
             elif isinstance(event, RankExited):
                 store.exited(event)
             sink(event)
@@ -257,6 +262,14 @@ class Session:
         return Outcome(code, result.reason, self.run_dir, started, time.time(), attempts)
 
     async def _attempt(self, attempt: int, store: AttemptStore, env: dict[str, str]) -> RunResult:
+        writer, caller_room = store.writer, self.room
+        assert writer is not None
+
+        async def room() -> None:
+            await writer.room()
+            if caller_room is not None:
+                await caller_room()
+
         runner = Runner(
             run_argv(self.plan, self.run_dir),
             env,
@@ -266,6 +279,7 @@ class Session:
             timeout=self.options.timeout,
             grace_s=self.options.grace_s,
             attempt=attempt,
+            room=room,
         )
         self.runner = runner
         flusher = asyncio.ensure_future(self._flusher(store))

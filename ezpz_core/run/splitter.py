@@ -4,6 +4,11 @@ Lines end at ``\\n`` and at a bare ``\\r`` (progress bars); ``\\r\\n`` is one en
 Invalid UTF-8 is replaced, never fatal. A line longer than ``MAX_LINE`` is cut
 into pieces of that size, so memory stays bounded whatever a job prints. What is
 left without a final newline comes out of ``flush()``.
+
+``feed_lines`` is what the runner calls: in the common case (no ``\\r``, no
+over-long line) it hands back the chunk's whole lines as the bytes they are,
+newlines kept, without decoding or splitting anything; otherwise the decoded
+text of ``feed_block``.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ _ENDS = re.compile(rb"\r\n|\r|\n")
 
 
 class LineSplitter:
-    def __init__(self, max_line: int = MAX_LINE) -> None:
+    def __init__(self, max_line: int = MAX_LINE, errors: str = "replace") -> None:
         self.max_line = max_line
+        self.errors = errors  # "surrogateescape" keeps invalid UTF-8 recoverable
         self._rest = b""
         self._skip_lf = False
         # Indexes of lines in the last block that are pieces continuing the line
@@ -30,6 +36,27 @@ class LineSplitter:
         """Whole lines completed by ``data`` (a partial last line is kept)."""
         block = self.feed_block(data)
         return [] if block is None else block.split("\n")
+
+    def feed_lines(self, data: bytes) -> bytes | str | None:
+        """The whole lines ``data`` completes: bytes ending in ``\\n`` when they
+        need no care, else ``feed_block``'s text (pieces listed in ``continued``)."""
+        if (
+            self._skip_lf
+            or self._rest_is_piece
+            or b"\r" in data
+            or len(data) + len(self._rest) > self.max_line
+        ):
+            return self.feed_block(data)
+        self.continued = []
+        end = data.rfind(b"\n")
+        if end < 0:
+            self._rest += data
+            return None
+        if self._rest:
+            block, self._rest = self._rest + data[: end + 1], data[end + 1 :]
+        else:
+            block, self._rest = data[: end + 1], data[end + 1 :]
+        return block
 
     def feed_block(self, data: bytes) -> str | None:
         """Like ``feed``, but the lines joined by ``\\n`` in one string (None: no line).
@@ -58,7 +85,7 @@ class LineSplitter:
                 self.continued = [0]
                 self._rest_is_piece = False
             self._rest = rest
-            return block.decode("utf-8", "replace")
+            return block.decode("utf-8", self.errors)
         return self._slow(data)
 
     def _slow(self, data: bytes) -> str | None:
@@ -97,7 +124,7 @@ class LineSplitter:
         return rest[cut:]
 
     def _decode(self, parts: list[bytes]) -> str | None:
-        return b"\n".join(parts).decode("utf-8", "replace") if parts else None
+        return b"\n".join(parts).decode("utf-8", self.errors) if parts else None
 
     def _cut(self, line: bytes) -> list[bytes]:
         if len(line) <= self.max_line:
@@ -109,4 +136,4 @@ class LineSplitter:
         rest, self._rest = self._rest, b""
         self.continued = [0] if rest and self._rest_is_piece else []
         self._rest_is_piece = False
-        return [rest.decode("utf-8", "replace")] if rest else []
+        return [rest.decode("utf-8", self.errors)] if rest else []

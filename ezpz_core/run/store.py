@@ -5,9 +5,14 @@
 (one per rank, label stripped) and ``ranks/launcher.log``, and ``summary.json``.
 With ``--retries`` each attempt writes its logs into ``attempt-<k>/``.
 
-Rank files are appended in batches (twice a second and at the end) through handles
-kept open between flushes, up to a budget under the process's file limit (which
-is raised to its hard maximum); past it, the least recently used are closed.
+Rank files are appended in batches (twice a second, whenever ``FLUSH_BYTES``
+are pending, and at the end) through handles kept open between flushes, up to a
+budget under the process's file limit (which is raised to its hard maximum); past
+it, the least recently used are closed. Lines are kept as the bytes the job
+wrote (invalid UTF-8 included); only what is shown as text (last lines, the first
+error) is decoded. The writes themselves run on a ``BackgroundWriter`` thread,
+so a slow disk holds back the reading of the job's output, not the event loop,
+and what waits in memory stays under a few ``FLUSH_BYTES``.
 """
 
 from __future__ import annotations
@@ -17,31 +22,35 @@ import os
 import re
 import resource
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from ezpz_core.errors import UsageError
-from ezpz_core.run.events import LAUNCHER, Line, RankExited, Row
+from ezpz_core.run.events import LAUNCHER, Line, Lines, RankExited, Row
+from ezpz_core.run.writer import BackgroundWriter
+
+FLUSH_BYTES = 4 * 1024 * 1024  # pending line bytes that trigger a flush before its time
 
 # What counts as "the first error": tracebacks, "...Error:" lines, fatal signals.
 # Blocks are first scanned for these words with str.find (fast), and the regex
 # runs only on lines that contain one.
 _ERROR_WORDS = (
-    "Error",
-    "Exception",
-    "error",
-    "ERROR",
-    "FATAL",
-    "Traceback",
-    "Segmentation",
-    "died from signal",
-    "out of memory",
+    b"rror",  # Error, error
+    b"RROR",
+    b"Exception",
+    b"FATAL",
+    b"Traceback",
+    b"Segmentation",
+    b"died from signal",
+    b"out of memory",
 )
 _ERROR = re.compile(
-    r"Traceback \(most recent call last\)|^[ \t]*(?:[\w.]+(?:Error|Exception)|error|ERROR|FATAL)\b"
-    r"|Segmentation fault|died from signal|out of memory"
+    rb"Traceback \(most recent call last\)|^[ \t]*(?:[\w.]+(?:Error|Exception)|error|ERROR|FATAL)\b"
+    rb"|Segmentation fault|died from signal|out of memory"
 )
 
 
@@ -105,37 +114,54 @@ class FirstError:
 
 @dataclass
 class AttemptStore:
-    """Logs of one attempt; ``add``/``flush``/``close`` are called by the runner."""
+    """Logs of one attempt; ``add_lines``/``flush``/``close`` are called by the session."""
 
     directory: Path
     stats: dict[int, RankStats] = field(default_factory=dict)
     first_error: FirstError | None = None
-    # sees each rank's block of new lines as it is written (metrics from log lines)
-    on_block: Callable[[int, str], None] | None = None
+    # sees each rank's block of new lines (bytes) as it is written (log metrics)
+    on_block: Callable[[int, bytes], None] | None = None
+    writer: BackgroundWriter | None = None  # where the writes run (one is made if None)
+    flush_bytes: int = FLUSH_BYTES
 
     def __post_init__(self) -> None:
         (self.directory / "ranks").mkdir(parents=True, exist_ok=True)
         self._combined = open(self.directory / "combined.log", "ab")  # noqa: SIM115
-        self._pending: dict[int, list[str]] = {}
-        self._files: dict[int, BinaryIO] = {}  # least recently used first
+        self._pending: dict[int, list[bytes]] = {}
+        self._pending_bytes = 0
+        self._files: dict[int, BinaryIO] = {}  # least recently used first (writer thread)
         self._budget = _open_file_budget()
+        self._own_writer = self.writer is None
+        if self.writer is None:
+            self.writer = BackgroundWriter(f"ezpz-store-{self.directory.name}")
+        self._closed = False
 
     def rank_log(self, rank: int) -> Path:
         name = "launcher.log" if rank == LAUNCHER else f"rank-{rank}.log"
         return self.directory / "ranks" / name
 
     def raw(self, data: bytes) -> None:
-        self._combined.write(data)
+        """Bytes exactly as the launcher wrote them, for ``combined.log``."""
+        assert self.writer is not None
+        self.writer.submit(lambda: self._combined.write(data), len(data))
 
-    def add(self, rows: Sequence[Row] | Sequence[Line]) -> None:
-        """Queue rows (or ``Line`` values) for their rank files (written by flush)."""
+    def add_lines(self, event: Lines) -> None:
+        """Queue a batch of lines for their rank files (written by ``flush``)."""
         pending = self._pending
         get = pending.get
-        for row in rows:
-            bucket = get(row[0])
+        for rank, text in zip(event.ranks, event.texts, strict=True):
+            bucket = get(rank)
             if bucket is None:
-                bucket = pending[row[0]] = []
-            bucket.append(row[2])
+                pending[rank] = [text]
+            else:
+                bucket.append(text)
+        self._pending_bytes += event.nbytes or sum(map(len, event.texts))
+        if self._pending_bytes >= self.flush_bytes:
+            self.flush()
+
+    def add(self, rows: Sequence[Row] | Sequence[Line]) -> None:
+        """Queue decoded rows (or ``Line`` values): tests and the general path."""
+        self.add_lines(Lines.from_rows([(r[0], r[1], r[2]) for r in rows], 0.0))
 
     def exited(self, event: RankExited) -> None:
         self._stats(event.rank).exit_code = event.code
@@ -146,25 +172,39 @@ class AttemptStore:
             stats = self.stats[rank] = RankStats()
         return stats
 
-    def flush(self) -> None:
-        """Append pending lines to the rank files and flush combined.log."""
-        self._combined.flush()
+    def flush(self, wait: bool = False) -> None:
+        """Hand pending lines to the writer (rank files) and flush every file;
+        ``wait``: return once it is all on disk."""
         pending, self._pending = self._pending, {}
+        self._pending_bytes = 0
+        blocks: list[tuple[int, bytes]] = []
+        total = 0
         for rank, texts in pending.items():
             if not texts:
                 continue
+            blocks.append((rank, b"".join(texts)))
+        if self.first_error is None:
+            self.first_error = _first_error_of(blocks, self.stats)
+        for (rank, block), texts in zip(blocks, [t for t in pending.values() if t], strict=True):
             stats = self._stats(rank)
-            block = "\n".join(texts) + "\n"
-            if self.first_error is None and rank != LAUNCHER:
-                self.first_error = _first_error(block, rank, stats.lines)
             if self.on_block is not None:
                 self.on_block(rank, block)
-            data = block.encode("utf-8", "replace")
-            self._file(rank).write(data)
             stats.lines += len(texts)
-            stats.bytes += len(data)
-            stats.last_line = texts[-1][:500]
+            stats.bytes += len(block)
+            stats.last_line = _decoded(texts[-1])[:500]
+            total += len(block)
+        assert self.writer is not None
+        self.writer.submit(lambda: self._write(blocks), total)
+        if wait:
+            self.writer.drain()
+            if self.writer.error is not None:
+                raise self.writer.error
 
+    def _write(self, blocks: list[tuple[int, bytes]]) -> None:
+        """On the writer thread: append the blocks, flush everything."""
+        for rank, block in blocks:
+            self._file(rank).write(block)
+        self._combined.flush()
         for handle in self._files.values():
             handle.flush()
 
@@ -179,14 +219,59 @@ class AttemptStore:
         return handle
 
     def close(self) -> None:
+        """Write everything still pending, close the files, stop the writer."""
+        if self._closed:
+            return
+        self._closed = True
         self.flush()
+        assert self.writer is not None
+        self.writer.submit(self._close_files, 0)
+        if self._own_writer:
+            self.writer.close()
+        else:
+            self.writer.drain()
+        if self.writer.error is not None:
+            raise self.writer.error
+
+    def _close_files(self) -> None:
         for handle in self._files.values():
             handle.close()
         self._files.clear()
         self._combined.close()
 
 
-def _first_error(block: str, rank: int, lines_before: int) -> FirstError | None:
+def _decoded(text: bytes) -> str:
+    return text.rstrip(b"\n").decode("utf-8", "replace")
+
+
+def _first_error_of(
+    blocks: list[tuple[int, bytes]], stats: dict[int, RankStats]
+) -> FirstError | None:
+    """The first error in the ranks' new blocks (in order; launcher lines never
+    count). The words are looked for once in all blocks together (each ``find``
+    is a pass over the data, the cost of this scan), and only the block a word is
+    found in is read line by line."""
+    blocks = [(rank, block) for rank, block in blocks if rank != LAUNCHER]
+    if not blocks:
+        return None
+    joined = b"".join(block for _, block in blocks) if len(blocks) > 1 else blocks[0][1]
+    ends = list(accumulate(len(block) for _, block in blocks))
+    pos = 0
+    while pos < len(joined):
+        hits = [at for at in (joined.find(word, pos) for word in _ERROR_WORDS) if at >= 0]
+        if not hits:
+            return None
+        i = bisect_right(ends, min(hits))
+        rank, block = blocks[i]
+        before = stats[rank].lines if rank in stats else 0
+        found = _first_error(block, rank, before)
+        if found is not None:
+            return found
+        pos = ends[i]  # nothing in this block after all: go on after it
+    return None
+
+
+def _first_error(block: bytes, rank: int, lines_before: int) -> FirstError | None:
     """The first error line in ``block`` (the next lines of ``rank``'s log)."""
     pos = 0
     size = len(block)
@@ -198,12 +283,13 @@ def _first_error(block: str, rank: int, lines_before: int) -> FirstError | None:
                 first = at
         if first == size:
             return None
-        start = block.rfind("\n", 0, first) + 1
-        end = block.find("\n", first)
+        start = block.rfind(b"\n", 0, first) + 1
+        end = block.find(b"\n", first)
         end = size if end < 0 else end
         line = block[start:end]
         if _ERROR.search(line):
-            return FirstError(rank, lines_before + block.count("\n", 0, start) + 1, line)
+            text = line.decode("utf-8", "replace")
+            return FirstError(rank, lines_before + block.count(b"\n", 0, start) + 1, text)
         pos = end + 1
     return None
 
