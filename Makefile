@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench stress clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ format: $(VENV)/.dev-installed
 # 2-3 minutes; see docs/performance.md. BENCH_FLAGS=--strict fails on a missed target.
 bench: $(VENV)/.dev-installed
 	$(PY) bench/run_all.py $(BENCH_FLAGS)
+
+# The default job (`ezpz-tui --run -n 2`, the workload) 20 times in a row: every exit
+# code, bench/stress_results.json, exit 1 if any run failed. STRESS_FLAGS=--runs 50
+stress: $(VENV)/.dev-installed
+	$(PY) bench/stress_workload.py $(STRESS_FLAGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

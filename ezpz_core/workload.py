@@ -17,11 +17,14 @@ import sys
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ezpz_core.errors import EzpzError, UsageError
 from ezpz_core.history import HistoryWriter, history_row
 from ezpz_core.rankenv import rank_from_env
+
+if TYPE_CHECKING:
+    from ezpz_core.dist import DistInfo
 
 FEATURES = 32
 CLASSES = 4
@@ -181,17 +184,46 @@ def open_history(path: str | None) -> HistoryWriter | None:
 
 
 def train(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    import torch
-    import torch.distributed as dist
-    from torch import nn
-    from torch.nn.parallel import DistributedDataParallel as DDP
-
     from ezpz_core.dist import cleanup, setup_torch
 
     history_path = args.history or env.get("EZPZ_HISTORY")
     # opened before the rendezvous: a bad path fails at once, not after other ranks wait
     history = open_history(history_path) if rank_from_env(env).rank == 0 else None
     info = setup_torch()
+    use_wandb = info.rank == 0 and (args.wandb or bool(env.get("WANDB_PROJECT")))
+    tracker = Wandb(use_wandb, vars(args), env)
+    try:
+        if info.rank == 0:
+            print(
+                f"ezpz workload: world_size={info.world_size} backend={info.backend} "
+                f"device={info.device} rendezvous={info.master_addr}:{info.master_port} "
+                f"({info.rendezvous_source}) history={history_path or '-'}",
+                flush=True,
+            )
+        _fit(args, env, info, history, tracker)
+    finally:
+        tracker.finish()
+        if history is not None:
+            history.close()
+        # _fit has returned, so the DDP model that holds the process group is gone:
+        # cleanup() can free the group and join gloo's worker threads right here
+        cleanup()
+    return 0
+
+
+def _fit(
+    args: argparse.Namespace,
+    env: Mapping[str, str],
+    info: DistInfo,
+    history: HistoryWriter | None,
+    tracker: Wandb,
+) -> None:
+    """The training loop. The model, DDP and optimizer live in this frame only."""
+    import torch
+    import torch.distributed as dist
+    from torch import nn
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
     rank, world = info.rank, info.world_size
     aggregate = (
         world > 1
@@ -199,73 +231,57 @@ def train(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         and not env.get("EZPZ_NO_DISTRIBUTED_HISTORY")
         and not env.get("EZPZ_LOCAL_HISTORY")
     )
-    use_wandb = rank == 0 and (args.wandb or bool(env.get("WANDB_PROJECT")))
-    tracker = Wandb(use_wandb, vars(args), env)
-    try:
+    device = torch.device(info.device)
+    torch.manual_seed(args.seed)
+    teacher = torch.randn(FEATURES, CLASSES, generator=torch.Generator().manual_seed(args.seed))
+    data_gen = torch.Generator().manual_seed(args.seed * 1_000_003 + rank + 1)
+    model = nn.Sequential(
+        nn.Linear(FEATURES, args.hidden),
+        nn.ReLU(),
+        nn.Linear(args.hidden, args.hidden),
+        nn.ReLU(),
+        nn.Linear(args.hidden, CLASSES),
+    ).to(device)
+    ddp = DDP(model)
+    optimizer = torch.optim.SGD(ddp.parameters(), lr=args.lr, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    teacher = teacher.to(device)
+    for step in range(1, args.steps + 1):
+        t0 = time.perf_counter()
+        x = torch.randn(args.batch_size, FEATURES, generator=data_gen).to(device)
+        y = (x @ teacher).argmax(dim=1)
+        logits = ddp(x)
+        loss = loss_fn(logits, y)
+        t1 = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if args.sleep:
+            time.sleep(args.sleep)
+        t2 = time.perf_counter()
+        if step % args.log_every and step != args.steps:
+            continue
+        dt = t2 - t0
+        values = {
+            "step": float(step),
+            "loss": float(loss.item()),
+            "accuracy": float((logits.argmax(dim=1) == y).float().mean().item()),
+            "dt": dt,
+            "dtf": t1 - t0,
+            "dtb": t2 - t1,
+            "samples_per_s": args.batch_size * world / dt,
+        }
+        reduced = _reduce(dist, torch, values, world) if aggregate else {}
+        if rank == 0 and reduced:  # the job's view: means across ranks, with spread
+            means = {k: reduced.get(f"{k}/mean", v) for k, v in values.items()}
+            stds = {k: reduced.get(f"{k}/std", 0.0) for k in values}
+            print(step_line(step, means, stds), flush=True)
+        else:  # this rank's own values and timing
+            print(step_line(step, values, {}), flush=True)
         if rank == 0:
-            print(
-                f"ezpz workload: world_size={world} backend={info.backend} "
-                f"device={info.device} rendezvous={info.master_addr}:{info.master_port} "
-                f"({info.rendezvous_source}) history={history_path or '-'}",
-                flush=True,
-            )
-        device = torch.device(info.device)
-        torch.manual_seed(args.seed)
-        teacher = torch.randn(FEATURES, CLASSES, generator=torch.Generator().manual_seed(args.seed))
-        data_gen = torch.Generator().manual_seed(args.seed * 1_000_003 + rank + 1)
-        model = nn.Sequential(
-            nn.Linear(FEATURES, args.hidden),
-            nn.ReLU(),
-            nn.Linear(args.hidden, args.hidden),
-            nn.ReLU(),
-            nn.Linear(args.hidden, CLASSES),
-        ).to(device)
-        ddp = DDP(model)
-        optimizer = torch.optim.SGD(ddp.parameters(), lr=args.lr, momentum=0.9)
-        loss_fn = nn.CrossEntropyLoss()
-        teacher = teacher.to(device)
-        for step in range(1, args.steps + 1):
-            t0 = time.perf_counter()
-            x = torch.randn(args.batch_size, FEATURES, generator=data_gen).to(device)
-            y = (x @ teacher).argmax(dim=1)
-            logits = ddp(x)
-            loss = loss_fn(logits, y)
-            t1 = time.perf_counter()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if args.sleep:
-                time.sleep(args.sleep)
-            t2 = time.perf_counter()
-            if step % args.log_every and step != args.steps:
-                continue
-            dt = t2 - t0
-            values = {
-                "step": float(step),
-                "loss": float(loss.item()),
-                "accuracy": float((logits.argmax(dim=1) == y).float().mean().item()),
-                "dt": dt,
-                "dtf": t1 - t0,
-                "dtb": t2 - t1,
-                "samples_per_s": args.batch_size * world / dt,
-            }
-            reduced = _reduce(dist, torch, values, world) if aggregate else {}
-            if rank == 0 and reduced:  # the job's view: means across ranks, with spread
-                means = {k: reduced.get(f"{k}/mean", v) for k, v in values.items()}
-                stds = {k: reduced.get(f"{k}/std", 0.0) for k in values}
-                print(step_line(step, means, stds), flush=True)
-            else:  # this rank's own values and timing
-                print(step_line(step, values, {}), flush=True)
-            if rank == 0:
-                if history is not None:
-                    history.write(history_row({**values, "step": step}, reduced or None, rank))
-                tracker.log({**values, **reduced}, step)
-    finally:
-        tracker.finish()
-        if history is not None:
-            history.close()
-        cleanup()
-    return 0
+            if history is not None:
+                history.write(history_row({**values, "step": step}, reduced or None, rank))
+            tracker.log({**values, **reduced}, step)
 
 
 def _reduce(dist: Any, torch: Any, values: Mapping[str, float], world: int) -> dict[str, float]:

@@ -7,8 +7,10 @@ values stand for what a torch build offers) and the timeout. PBS is emulated as 
 presents itself to a rank, a ``PBS_NODEFILE`` on disk with one line per slot;
 Slurm by its environment variables. ``setup_torch`` and ``cleanup`` run for real,
 one gloo rank on this CPU-only torch, in a fresh ``python -c`` with a clean
-environment. The workload helpers (``format_std``, ``step_line``, ``aggregates``,
-``parse_args``) are checked against the ezpz console format and plain statistics.
+environment; that cleanup frees the group (no thread of it left, exit 0) is checked
+with a DDP model on one rank and on two Open MPI ranks. The workload helpers
+(``format_std``, ``step_line``, ``aggregates``, ``parse_args``) are checked against
+the ezpz console format and plain statistics.
 """
 
 from __future__ import annotations
@@ -631,6 +633,149 @@ def test_setup_torch_asked_for_nccl_on_a_cpu_build_falls_back_to_gloo(
     assert len(info["warnings"]) == 1
     assert "nccl" in info["warnings"][0]
     assert any("nccl" in text for text in one_rank_nccl["warned"])
+
+
+# -- cleanup frees the process group (the gloo abort at exit) --------------------------
+#
+# A gloo group's worker threads drop their references to a finished collective after
+# the caller has moved on; that release needs the GIL, and during interpreter
+# finalisation it aborts the process (SIGABRT, exit 134). cleanup() must therefore
+# leave no thread of the group alive by the time Python finalises. "Threads the
+# group started" are the native threads that appeared during setup_torch(), read
+# from /proc (gloo's two workers, its TCP loop, the store's server).
+
+needs_proc = pytest.mark.skipif(
+    not os.path.isdir("/proc/self/task"), reason="counts threads in /proc/self/task"
+)
+
+DDP_PRELUDE = """
+    import atexit, json, os
+    import torch
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel as DDP
+    from ezpz_core.dist import cleanup, setup_torch
+
+    def threads():
+        return set(os.listdir("/proc/self/task"))
+
+    def trained_model(steps=5):
+        model = DDP(torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(),
+                                        torch.nn.Linear(16, 2)))
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        for _ in range(steps):
+            loss = model(torch.randn(4, 8)).square().mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            # the last collective before cleanup, over a tensor with a Python object
+            dist.all_reduce(torch.tensor([loss.item()] * 6, dtype=torch.float64))
+        return model
+
+    started = set()
+    before = threads()
+    info = setup_torch()
+    started |= threads() - before
+"""
+ONE_RANK = {"RANK": "0", "WORLD_SIZE": "1"}  # torchrun-style: no mpi4py, no MPI threads
+
+
+@needs_proc
+def test_cleanup_ends_every_thread_the_process_group_started() -> None:
+    code = (
+        DDP_PRELUDE
+        + """
+    trained_model()  # the model is gone once this returns
+    cleanup()
+    print("RESULT", json.dumps({"started": len(started), "left": len(started & threads())}))
+    """
+    )
+    out = result_of(run_python(code, clean_env(ONE_RANK)))
+    assert out["started"] >= 3, out  # gloo's workers and its loop at least
+    assert out["left"] == 0, out
+
+
+def test_a_group_still_referenced_at_exit_is_a_warning_that_says_what_to_do() -> None:
+    code = (
+        DDP_PRELUDE
+        + """
+    model = trained_model()  # module level: alive until the interpreter finalises
+    cleanup()
+    """
+    )
+    proc = run_python(code, clean_env(ONE_RANK))
+    # the exit code itself is the race this warns about, so it is not asserted
+    assert "1 destroyed process group(s) are still referenced at exit" in proc.stderr
+    assert "Delete the model, or build it inside a function that returns" in proc.stderr
+
+
+def test_a_rank_that_fails_after_cleanup_exits_1_with_its_traceback_and_no_warning() -> None:
+    """The uncaught exception's traceback holds the frame with the model; the group
+    is still freed at exit, so the failure stays an ordinary exit 1."""
+    code = (
+        DDP_PRELUDE
+        + """
+    def main():
+        model = trained_model()
+        try:
+            raise ValueError("the data ran out")
+        finally:
+            cleanup()
+    main()
+    """
+    )
+    proc = run_python(code, clean_env(ONE_RANK))
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "ValueError: the data ran out" in proc.stderr
+    assert "still referenced" not in proc.stderr
+
+
+DDP_JOB = (
+    "from mpi4py import MPI  # MPI's own threads start here, before the count\n"
+    + textwrap.dedent(DDP_PRELUDE)
+    + textwrap.dedent(
+        """
+    atexit.register(lambda: print("RESULT", json.dumps(
+        {"rank": info.rank, "started": len(started), "left": len(started & threads())}
+    ), flush=True))
+    def main():
+        model = trained_model()
+        try:
+            dist.all_reduce(torch.ones(6, dtype=torch.float64))
+        finally:
+            cleanup()
+    main()
+    """
+    )
+)
+
+
+@needs_proc
+def test_a_ddp_job_on_two_openmpi_ranks_exits_0_every_time(tmp_path: Path) -> None:
+    """The usual ``try: ... finally: cleanup()`` with the model still alive in the
+    caller's frame: its group is freed at exit, before Python finalises, on every
+    rank, and every run exits 0. Before cleanup() freed the group this exited 134 in
+    about half the runs, and every thread of the group was still there at exit."""
+    job = tmp_path / "job.py"
+    job.write_text(DDP_JOB)
+    venv_bin = os.path.dirname(sys.executable)
+    env = clean_env({"PATH": os.pathsep.join([venv_bin, os.defpath])})
+    argv = [os.path.join(venv_bin, "mpirun"), "-np", "2"]
+    if os.geteuid() == 0:
+        argv.append("--allow-run-as-root")
+    argv += [sys.executable, str(job)]
+    codes, failures = [], []
+    for _ in range(5):
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=120, check=False
+        )
+        codes.append(proc.returncode)
+        results = [json.loads(x[7:]) for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+        if proc.returncode != 0 or len(results) != 2:
+            failures.append(proc.stderr[-1500:])
+            continue
+        for result in results:
+            assert result["started"] >= 3 and result["left"] == 0, result
+    assert codes == [0] * 5, (codes, failures)
 
 
 # -- workload helpers ---------------------------------------------------------------
