@@ -15,8 +15,10 @@ Tokens that are not plain numbers (``memory=1.2/3.4GiB``) are skipped.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import compress, pairwise
+from operator import itemgetter
 
 from ezpz_core.metrics import MetricRow, MetricSeries
 
@@ -74,10 +76,19 @@ _WORD_SPACE = rb"[^\S\n]"  # whitespace within a line
 
 @dataclass(frozen=True)
 class Shape:
-    """The regex of one kind of step line, and its keys in order."""
+    """One kind of step line: its keys in order and two regexes for it.
+
+    ``pattern`` is exact and tells such lines from any other (one match per line
+    of a block, the other lines in the last group). ``loose`` is what makes most
+    blocks cheap: it starts with a literal (the regex engine then skips ahead
+    between matches), copies the line's exact separators, and takes any
+    non-blank text as a value; a block is taken by it only when the checks in
+    ``BlockParser._loose`` prove the result is the exact one."""
 
     pattern: re.Pattern[bytes]
     keys: tuple[str, ...]
+    loose: re.Pattern[bytes]
+    loose_plain: re.Pattern[bytes]  # ``loose`` for blocks without any ``(±std)``
 
 
 def line_shape(text: str) -> Shape | None:
@@ -107,7 +118,22 @@ def line_shape(text: str) -> Shape | None:
         parts.append(re.escape(key.encode()) + b"=" + value + std)
     body = (_WORD_SPACE + b"+").join(parts)
     pattern = rb"^(?:(?:[^=\n]*" + _WORD_SPACE + rb")?" + body + _WORD_SPACE + rb"*|(.*))$"
-    return Shape(re.compile(pattern, re.MULTILINE), tuple(keys))
+    prefix = text[: tokens[0].start()]
+    lead = re.escape(prefix[-1].encode()) if prefix else b"^"
+    loose, plain = lead, lead
+    for i, key in enumerate(keys):
+        value = rb"(\d+)" if key == step else rb"([^\s(]+)"
+        std = rb"(?:\(" + _PLUS_MINUS + rb"([^\s)]+)\))?"
+        gap = re.escape(gaps[i].encode()) if i < len(gaps) else b""
+        loose += re.escape(key.encode()) + b"=" + value + std + gap
+        plain += re.escape(key.encode()) + b"=" + value + gap
+    end = re.escape(text[tokens[-1].end() :].encode()) + b"\n"
+    return Shape(
+        re.compile(pattern, re.MULTILINE),
+        tuple(keys),
+        re.compile(loose + end, re.MULTILINE),
+        re.compile(plain + end, re.MULTILINE),
+    )
 
 
 class BlockParser:
@@ -171,10 +197,53 @@ class BlockParser:
         if last is not None:
             self.shape = line_shape(last)
 
+    def _loose(self, block: bytes) -> bool:
+        """The block in columns by ``Shape.loose``, if that is provably exact:
+
+        * as many matches as lines: a match ends with its line's newline, so no
+          line holds two, and every line holds one;
+        * as many ``=`` in the block as the matches hold: no other token, and no
+          ``=`` before the first key (which ``line_shape`` requires);
+        * every value a plain decimal number (``float`` takes it, and nothing
+          but digits, sign, point and exponent are in it: ``nan``, ``1_0`` and
+          friends go to the exact regex).
+        """
+        shape = self.shape
+        assert shape is not None
+        lines = block.count(b"\n")
+        if not lines or not block.endswith(b"\n"):
+            return False
+        spread = _PLUS_MINUS in block
+        found = (shape.loose if spread else shape.loose_plain).findall(block)
+        if len(found) != lines or block.count(b"=") != lines * len(shape.keys):
+            return False
+        keys = shape.keys
+        if len(keys) == 1 and not spread:
+            columns = [found]
+        else:
+            columns = [list(map(itemgetter(i), found)) for i in range(len(found[0]))]
+        values: dict[str, tuple[list[bool] | None, list[float]]] = {}
+        try:
+            for i, key in enumerate(keys):
+                if not spread:
+                    values[key] = (None, _numbers(columns[i]))
+                    continue
+                values[key] = (None, _numbers(columns[2 * i]))
+                stds = columns[2 * i + 1]
+                if any(stds):
+                    mask = None if all(stds) else list(map(bool, stds))
+                    values[f"{key}/std"] = (mask, _numbers(compress(stds, mask) if mask else stds))
+        except ValueError:
+            return False
+        self.series.add_columns(values, lines)
+        return True
+
     def _fast(self, block: bytes) -> bool:
         """Parse ``block`` in columns; False (nothing taken) if it needs ``_slow``."""
         shape = self.shape
         assert shape is not None
+        if self._loose(block):
+            return True
         found = shape.pattern.findall(block, 0, len(block) - block.endswith(b"\n"))
         if not found:
             return True
@@ -202,3 +271,14 @@ class BlockParser:
                     values[f"{key}/std"] = (mask, list(map(float, compress(stds, mask))))
         self.series.add_columns(values, len(columns[0]))
         return True
+
+
+_DECIMAL = b"0123456789.+-eE"
+
+
+def _numbers(texts: Iterable[bytes]) -> list[float]:
+    """Plain decimal numbers as floats; ValueError for anything else."""
+    texts = list(texts)
+    if b"".join(texts).translate(None, _DECIMAL):
+        raise ValueError("not a plain decimal number")
+    return list(map(float, texts))

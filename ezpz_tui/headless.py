@@ -25,6 +25,8 @@ from ezpz_core.run.session import Outcome, RunOptions, Session
 from ezpz_core.run.writer import BackgroundWriter
 
 PRINT_LIMIT = 4 * 1024 * 1024  # bytes of output waiting for the terminal, at most
+COALESCE_BYTES = 256 * 1024  # output handed to the writer thread in pieces this big...
+COALESCE_S = 0.02  # ...or after this long (one thread wake-up per piece, not per read)
 
 _COLORS = (36, 33, 32, 35, 34, 31, 96, 93, 92, 95, 94, 91)
 _CLEAR = "\r\x1b[K"
@@ -59,6 +61,9 @@ class HeadlessPrinter:
         self.on_broken_pipe: Callable[[], None] = lambda: None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.writer = BackgroundWriter("ezpz-printer", limit=PRINT_LIMIT)
+        self._out: list[bytes] = []  # output not yet handed to the writer
+        self._out_size = 0
+        self._scheduled = False
 
     def gutter(self, rank: int) -> str:
         text = self._gutters.get(rank)
@@ -109,6 +114,21 @@ class HeadlessPrinter:
             data = b"".join(map(add, map(gutters.__getitem__, ranks), texts))
         if not data.endswith(b"\n"):
             data += b"\n"
+        self._out.append(data)
+        self._out_size += len(data)
+        if self._out_size >= COALESCE_BYTES:
+            self._hand_over()
+        elif not self._scheduled and self._loop is not None:
+            self._scheduled = True
+            self._loop.call_later(COALESCE_S, self._hand_over)
+
+    def _hand_over(self) -> None:
+        """What waits for the terminal goes to the writer thread in one piece."""
+        self._scheduled = False
+        if not self._out:
+            return
+        data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
+        self._out, self._out_size = [], 0
         self.writer.submit(lambda: self._write_out(data), len(data))
 
     # -- on the writer thread -------------------------------------------------
@@ -166,6 +186,7 @@ class HeadlessPrinter:
     # -- on the loop ------------------------------------------------------------
 
     def _say(self, text: str) -> None:
+        self._hand_over()
         self.writer.submit(lambda: self._write_err(text), len(text))
 
     def draw_status(self) -> None:
@@ -176,10 +197,12 @@ class HeadlessPrinter:
             f"{_CLEAR}{elapsed:7.1f}s  {self.lines_seen / elapsed:,.0f} lines/s  "
             f"{len(self.ranks_seen)} rank(s) seen"
         )
+        self._hand_over()
         self.writer.submit(lambda: self._show_status(text), len(text))
 
     def close(self) -> None:
         """Write everything that waits, then stop the writer thread."""
+        self._hand_over()
         self.writer.close()
         self._clear_status()
 

@@ -96,9 +96,9 @@ class SlowDiskStore(AttemptStore):
 
     delay_s = 0.05
 
-    def _write(self, blocks: list[tuple[int, bytes]]) -> None:
+    def _write(self, raw: list[bytes], blocks: list[tuple[int, bytes]]) -> None:
         time.sleep(self.delay_s)
-        super()._write(blocks)
+        super()._write(raw, blocks)
 
 
 def run_into(store: AttemptStore, tmp_path: Path, lines: int, held: bool) -> int:

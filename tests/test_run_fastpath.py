@@ -250,3 +250,61 @@ def test_colour_codes_are_stripped_before_the_columns_are_read() -> None:
 )
 def test_which_lines_teach_a_shape(line: str, learned: bool) -> None:
     assert (line_shape(line) is not None) is learned
+
+
+@pytest.mark.parametrize("shape", [0, 1], ids=["workload-with-spread", "ezpz-style-plain"])
+def test_blocks_of_one_shape_take_the_loose_regex_and_agree(shape: int) -> None:
+    rng = random.Random(shape)
+    blocks = [
+        "".join(_step_line(rng, s, shape) + "\n" for s in range(i, i + 500)) for i in (0, 500)
+    ]
+    slow = MetricSeries(rank=None)
+    for block in blocks:
+        slow.add(parse_block(block, 0))
+    series = MetricSeries(rank=None)
+    parser = BlockParser(series, 0)
+    taken = []
+    loose = parser._loose
+    parser._loose = lambda block: taken.append(loose(block)) or taken[-1]  # type: ignore[method-assign]
+    for block in blocks:
+        parser.feed(block.encode())
+    assert taken == [True, True]
+    for name, stats in slow.stats.items():
+        got = series.stats[name]
+        assert (got.count, got.first, got.last, got.low, got.high) == (
+            stats.count,
+            stats.first,
+            stats.last,
+            stats.low,
+            stats.high,
+        ), name
+
+
+@pytest.mark.parametrize(
+    "odd",
+    ["step=7 loss=nan dt=0.1", "step=7 loss=1_0 dt=0.1", "step=7 loss=0.5 dt=0.1 extra=1", ""],
+    ids=["nan", "underscore", "extra-token", "empty-line"],
+)
+def test_what_the_loose_regex_cannot_prove_goes_the_exact_way(odd: str) -> None:
+    lines = [f"step={s} loss=0.5 dt=0.1" for s in range(6)]
+    lines.insert(3, odd)
+    block = "".join(line + "\n" for line in lines)
+    slow = MetricSeries(rank=None)
+    slow.add(parse_block(block, 0))
+    series = MetricSeries(rank=None)
+    parser = BlockParser(series, 0)
+    parser.feed(b"step=0 loss=0.5 dt=0.1\n")  # learn the shape first
+    series_slow = MetricSeries(rank=None)
+    series_slow.add(parse_block("step=0 loss=0.5 dt=0.1\n" + block, 0))
+    assert parser._loose(block.encode()) is False
+    parser.feed(block.encode())
+    assert series.rows == series_slow.rows
+    assert series.stats.keys() == series_slow.stats.keys()
+    for name, stats in series_slow.stats.items():
+        got = series.stats[name]
+        assert (got.count, got.nonfinite, got.low, got.high) == (
+            stats.count,
+            stats.nonfinite,
+            stats.low,
+            stats.high,
+        ), name

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import signal
 import time
@@ -34,6 +35,7 @@ RawSink = Callable[[str, bytes], None]
 Room = Callable[[], Awaitable[None]]
 
 READ_SIZE = 1 << 18
+PIPE_SIZE = 1 << 20
 RUN_MARKER = "EZPZ_RUN_ID"  # set in the job's environment; leftovers are found by it
 EXIT_WATCHDOG = 124
 EXIT_INTERRUPTED = 130
@@ -78,6 +80,7 @@ class Runner:
         self.room = room
         self.held = 0  # pumps waiting for room right now (not silence)
         self._pump_error: BaseException | None = None
+        self._transports: tuple[asyncio.BaseTransport, ...] = ()
         self.last_activity = time.monotonic()
         self.reason = ""
         self.stop_signal: int | None = None
@@ -227,28 +230,36 @@ class Runner:
 
     async def run(self) -> RunResult:
         started = time.time()
+        out_r, out_w = _pipe()
+        err_r, err_w = _pipe()
         try:
             proc = await asyncio.create_subprocess_exec(
                 *self.argv,
                 stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
+                stdout=out_w,
+                stderr=err_w,
                 env=self.env,
                 cwd=self.cwd,
                 start_new_session=True,
             )
-        except FileNotFoundError:
-            return self._failed(EXIT_NOT_FOUND, f"{self.argv[0]}: command not found", started)
-        except PermissionError:
+        except (FileNotFoundError, PermissionError) as exc:
+            for fd in (out_r, out_w, err_r, err_w):
+                os.close(fd)
+            if isinstance(exc, FileNotFoundError):
+                return self._failed(EXIT_NOT_FOUND, f"{self.argv[0]}: command not found", started)
             return self._failed(EXIT_NOT_EXECUTABLE, f"{self.argv[0]}: permission denied", started)
+        os.close(out_w)
+        os.close(err_w)
         self._proc = proc
         self.last_activity = time.monotonic()
         self.sink(Started(proc.pid, self.argv, started, self.attempt))
-        assert proc.stdout is not None and proc.stderr is not None
+        stdout, out_transport = await _reader(out_r)
+        stderr, err_transport = await _reader(err_r)
         pumps = [
-            asyncio.ensure_future(self._pump(proc.stdout, "stdout")),
-            asyncio.ensure_future(self._pump(proc.stderr, "stderr")),
+            asyncio.ensure_future(self._pump(stdout, "stdout")),
+            asyncio.ensure_future(self._pump(stderr, "stderr")),
         ]
+        self._transports = (out_transport, err_transport)
         for pump in pumps:
             pump.add_done_callback(self._pump_done)
         helpers = [asyncio.ensure_future(self._track())]
@@ -270,6 +281,8 @@ class Runner:
             if self._escalation is not None:
                 self._escalation.cancel()
             self._kill_leftovers()
+        for transport in self._transports:
+            transport.close()
         if self._pump_error is not None:  # our bug, not the job's: let it show
             raise self._pump_error
         ended = time.time()
@@ -346,6 +359,26 @@ class Runner:
         self.sink(Notice(message, now, "error"))
         self.sink(Finished(code, now, self.reason))
         return RunResult(code, self.reason, started, now)
+
+
+def _pipe() -> tuple[int, int]:
+    """A pipe for one of the job's streams, as large as Linux allows (1 MiB by
+    default): the launcher can write ahead while we parse, and we read big chunks,
+    so fewer and larger batches go through the pipeline."""
+    read_end, write_end = os.pipe()
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PIPE_SIZE)  # type: ignore[attr-defined]
+    return read_end, write_end
+
+
+async def _reader(fd: int) -> tuple[asyncio.StreamReader, asyncio.BaseTransport]:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=READ_SIZE, loop=loop)
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader, loop=loop),
+        os.fdopen(fd, "rb", buffering=0),
+    )
+    return reader, transport
 
 
 def _environ_text(pid: int) -> str:

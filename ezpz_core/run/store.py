@@ -129,6 +129,7 @@ class AttemptStore:
         self._combined = open(self.directory / "combined.log", "ab")  # noqa: SIM115
         self._pending: dict[int, list[bytes]] = {}
         self._pending_bytes = 0
+        self._raw: list[bytes] = []
         self._files: dict[int, BinaryIO] = {}  # least recently used first (writer thread)
         self._budget = _open_file_budget()
         self._own_writer = self.writer is None
@@ -141,9 +142,12 @@ class AttemptStore:
         return self.directory / "ranks" / name
 
     def raw(self, data: bytes) -> None:
-        """Bytes exactly as the launcher wrote them, for ``combined.log``."""
-        assert self.writer is not None
-        self.writer.submit(lambda: self._combined.write(data), len(data))
+        """Bytes exactly as the launcher wrote them, for ``combined.log`` (written
+        with the next flush: one hand-over to the writer thread per flush)."""
+        self._raw.append(data)
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= self.flush_bytes:
+            self.flush()
 
     def add_lines(self, event: Lines) -> None:
         """Queue a batch of lines for their rank files (written by ``flush``)."""
@@ -176,9 +180,10 @@ class AttemptStore:
         """Hand pending lines to the writer (rank files) and flush every file;
         ``wait``: return once it is all on disk."""
         pending, self._pending = self._pending, {}
+        raw, self._raw = self._raw, []
         self._pending_bytes = 0
         blocks: list[tuple[int, bytes]] = []
-        total = 0
+        total = sum(map(len, raw))
         for rank, texts in pending.items():
             if not texts:
                 continue
@@ -194,14 +199,15 @@ class AttemptStore:
             stats.last_line = _decoded(texts[-1])[:500]
             total += len(block)
         assert self.writer is not None
-        self.writer.submit(lambda: self._write(blocks), total)
+        self.writer.submit(lambda: self._write(raw, blocks), total)
         if wait:
             self.writer.drain()
             if self.writer.error is not None:
                 raise self.writer.error
 
-    def _write(self, blocks: list[tuple[int, bytes]]) -> None:
+    def _write(self, raw: list[bytes], blocks: list[tuple[int, bytes]]) -> None:
         """On the writer thread: append the blocks, flush everything."""
+        self._combined.writelines(raw)
         for rank, block in blocks:
             self._file(rank).write(block)
         self._combined.flush()
