@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +24,28 @@ from ezpz_core.history import HistoryTail, looks_like_history
 from ezpz_core.logmetrics import BlockParser
 from ezpz_core.metrics import MetricSeries
 from ezpz_core.run.events import LAUNCHER
+from ezpz_core.run.metricproc import OFFLOAD_BYTES, OffloadedParser
 
 SCAN_DEPTH = 6  # directories below ``outputs/``
 SCAN_ENTRIES = 50_000  # entries one scan looks at, at most
+
+
+def _parse_file(parser: BlockParser, path: Path, chunk: int = 4 * 1024 * 1024) -> None:
+    """Feed a log file to ``parser`` in blocks of whole lines."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115
+    except OSError:
+        return
+    with handle:
+        rest = b""
+        while data := handle.read(chunk):
+            data = rest + data
+            end = data.rfind(b"\n") + 1
+            rest = data[end:]
+            if end:
+                parser.feed(data[:end])
+        if rest:
+            parser.feed(rest + b"\n")
 
 
 def history_roots(cwd: Path | None, env: dict[str, str] | None = None) -> list[Path]:
@@ -94,6 +113,7 @@ class MetricsWatch:
         exclude: list[Path],
         started: float,
         rank: int = 0,
+        offload_after: int | None = OFFLOAD_BYTES,
     ) -> None:
         self.rank = rank
         self.explicit = Source(history, HistoryTail(history), MetricSeries(rank))
@@ -104,18 +124,46 @@ class MetricsWatch:
         self.found: Source | None = None
         self.log_rank = MetricSeries(rank=None)  # rank ``rank``'s own lines
         self.log_unlabelled = MetricSeries(rank=None)
-        self._parse_rank = BlockParser(self.log_rank, rank)
-        self._parse_unlabelled = BlockParser(self.log_unlabelled, None)
+        # parsed in process at first, in a child process once a lane is busy
+        self._lanes = {
+            rank: OffloadedParser(BlockParser(self.log_rank, rank), offload_after),
+            LAUNCHER: OffloadedParser(BlockParser(self.log_unlabelled, None), offload_after),
+        }
         self._announced: str | None = None
         self._lock = threading.Lock()  # discover runs in a worker thread during the run
 
     # -- log lines ------------------------------------------------------------
     def on_block(self, rank: int, block: bytes) -> None:
         """A block of one rank's lines, as the run store writes it."""
-        if rank == self.rank:
-            self._parse_rank.feed(block)
-        elif rank == LAUNCHER:
-            self._parse_unlabelled.feed(block)
+        lane = self._lanes.get(rank)
+        if lane is None or self._history_has_rows():
+            return  # a history file wins over log lines: no need to parse them
+        lane.feed(block)
+
+    def _history_has_rows(self) -> bool:
+        found = self.found
+        return bool(self.explicit.series.rows or (found is not None and found.series.rows))
+
+    async def room(self) -> None:
+        """Back-pressure from the child processes that parse busy lanes."""
+        for lane in self._lanes.values():
+            await lane.room()
+
+    def finish_logs(self, logs: Callable[[], Iterable[tuple[int, Path]]]) -> None:
+        """The log series complete, from the children that parsed busy lanes. If a
+        child failed, the lanes are parsed again from ``logs()``: (rank, path)
+        of every attempt's rank files, in order (they hold every line)."""
+        parsers = {rank: lane.finish() for rank, lane in self._lanes.items()}
+        if any(lane.lost for lane in self._lanes.values()):
+            parsers = {
+                self.rank: BlockParser(MetricSeries(rank=None), self.rank),
+                LAUNCHER: BlockParser(MetricSeries(rank=None), None),
+            }
+            for rank, path in logs():
+                if rank in parsers:
+                    _parse_file(parsers[rank], path)
+        self.log_rank = parsers[self.rank].series
+        self.log_unlabelled = parsers[LAUNCHER].series
 
     # -- history files --------------------------------------------------------
     def snapshot(self) -> None:

@@ -26,7 +26,7 @@ from ezpz_core.kinds import RankIO
 from ezpz_core.launch.plan import LaunchPlan
 from ezpz_core.launch.styles import Style
 from ezpz_core.metrics import MetricSeries
-from ezpz_core.run.events import Event, Lines, Notice, RankExited
+from ezpz_core.run.events import LAUNCHER, Event, Lines, Notice, RankExited
 from ezpz_core.run.labels import LabelFormat
 from ezpz_core.run.metricwatch import MetricsWatch, history_roots
 from ezpz_core.run.runner import EXIT_INTERRUPTED, EXIT_NOT_FOUND, RUN_MARKER, Runner, RunResult
@@ -212,10 +212,26 @@ class Session:
                 await poller
         self.metrics.discover()
         self._poll_metrics(final=True)
+        self.metrics.finish_logs(self._rank_logs)
         outcome.metrics_source, outcome.metrics = self.metrics.current()
         outcome.summary = self._summary(outcome)
         write_json(self.run_dir / "summary.json", outcome.summary)
         return outcome
+
+    def _rank_logs(self) -> list[tuple[int, Path]]:
+        """Every attempt's log of the metrics rank and launcher lane, in order."""
+        total = self.options.retries + 1
+        dirs = (
+            [self.run_dir]
+            if total == 1
+            else [self.run_dir / f"attempt-{k}" for k in range(1, total + 1)]
+        )
+        rank = self.options.metrics_rank
+        return [
+            (r, d / "ranks" / name)
+            for d in dirs
+            for r, name in ((rank, f"rank-{rank}.log"), (LAUNCHER, "launcher.log"))
+        ]
 
     async def _run_attempts(self, env: dict[str, str], started: float) -> Outcome:
         attempts: list[dict[str, Any]] = []
@@ -267,6 +283,7 @@ class Session:
 
         async def room() -> None:
             await writer.room()
+            await self.metrics.room()
             if caller_room is not None:
                 await caller_room()
 
