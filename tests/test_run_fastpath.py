@@ -174,6 +174,10 @@ def test_points_extend_keeps_the_points_add_keeps(batches) -> None:
     assert len(many.xs) < MAX_POINTS
 
 
+def summary_of(stats: Stats) -> tuple:
+    return (stats.count, stats.first, stats.last, stats.low, stats.high)
+
+
 def _step_line(rng: random.Random, step: int, shape: int) -> str:
     loss = f"{rng.uniform(0, 3):.6f}"
     if shape == 0:  # the workload's own lines, with a spread on some
@@ -215,13 +219,7 @@ def test_column_parsing_gives_the_series_row_parsing_gives(seed: int) -> None:
     assert set(fast_series.stats) == set(slow.stats)
     for name, stats in slow.stats.items():
         got = fast_series.stats[name]
-        assert (got.count, got.first, got.last, got.low, got.high) == (
-            stats.count,
-            stats.first,
-            stats.last,
-            stats.low,
-            stats.high,
-        ), name
+        assert summary_of(got) == summary_of(stats), name
         assert got.total == pytest.approx(stats.total, rel=1e-9)
         assert fast_series.points[name].xs == slow.points[name].xs, name
         assert fast_series.points[name].ys == pytest.approx(slow.points[name].ys), name
@@ -270,14 +268,7 @@ def test_blocks_of_one_shape_take_the_loose_regex_and_agree(shape: int) -> None:
         parser.feed(block.encode())
     assert taken == [True, True]
     for name, stats in slow.stats.items():
-        got = series.stats[name]
-        assert (got.count, got.first, got.last, got.low, got.high) == (
-            stats.count,
-            stats.first,
-            stats.last,
-            stats.low,
-            stats.high,
-        ), name
+        assert summary_of(series.stats[name]) == summary_of(stats), name
 
 
 @pytest.mark.parametrize(
