@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Mapping
-from operator import add
+from itertools import chain
 from typing import TextIO
 
 from ezpz_core.launch.plan import LaunchPlan
@@ -107,11 +107,11 @@ class HeadlessPrinter:
             texts = [(row[2] + "\n").encode("utf-8", "surrogateescape") for row in rows]
         gutters = self._gutter_bytes
         try:
-            data = b"".join(map(add, map(gutters.__getitem__, ranks), texts))
+            data = _render(gutters, ranks, texts)
         except KeyError:
             for rank in set(ranks).difference(gutters):
                 self.gutter(rank)
-            data = b"".join(map(add, map(gutters.__getitem__, ranks), texts))
+            data = _render(gutters, ranks, texts)
         if not data.endswith(b"\n"):
             data += b"\n"
         self._out.append(data)
@@ -254,6 +254,11 @@ class HeadlessPrinter:
         chart = render_charts(series, width - 2, self.color)
         if chart:
             w(chart.rstrip("\n") + "\n")
+
+
+def _render(gutters: dict[int, bytes], ranks: list[int], texts: list[bytes]) -> bytes:
+    """Gutter, text, gutter, text...: one join, no per-line concatenation."""
+    return b"".join(chain.from_iterable(zip(map(gutters.__getitem__, ranks), texts, strict=True)))
 
 
 def _num(value: float | None) -> str:
