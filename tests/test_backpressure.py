@@ -11,10 +11,12 @@ line arrives, and each rank's lines keep their order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import psutil
@@ -145,3 +147,38 @@ def test_without_back_pressure_the_same_slow_disk_queues_far_more(tmp_path: Path
     assert run_into(store, tmp_path, lines, held=False) == 0
     writer.close()
     assert writer.peak > 4 * (limit + 2 * (flush + READ_SIZE) + READ_SIZE), writer.peak
+
+
+def test_rank_files_keep_up_while_a_job_prints_flat_out(tmp_path: Path) -> None:
+    """The twice-a-second flush holds under full load: a job that prints as fast
+    as it can for three seconds sees its rank file grow all along, not at the end."""
+    job = tmp_path / "flat_out.py"
+    job.write_text(
+        "import sys, time\n"
+        "end = time.monotonic() + 3\n"
+        "i = 0\n"
+        "while time.monotonic() < end:\n"
+        "    sys.stdout.write(''.join(f'[1,0]<stdout>: line {i + k:09d} {\"y\" * 70}\\n'"
+        " for k in range(500)))\n"
+        "    i += 500\n"
+    )
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    argv = [str(EZPZ_TUI), "--run", "--launcher", "none", "--outdir", str(tmp_path / "out")]
+    proc = subprocess.Popen(
+        [*argv, "--", sys.executable, str(job)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    sizes: list[tuple[float, int]] = []
+    while proc.poll() is None:
+        logs = list((tmp_path / "out").glob("*/ranks/rank-0.log"))
+        if logs:
+            with contextlib.suppress(OSError):
+                sizes.append((time.monotonic(), logs[0].stat().st_size))
+        time.sleep(0.05)
+    assert proc.wait() == 0
+    growth = [t for (_, before), (t, size) in pairwise(sizes) if size > before]
+    assert len(growth) >= 4, sizes[-5:]
+    gaps = [b - a for a, b in pairwise(growth)]
+    assert max(gaps) < 1.5, gaps
