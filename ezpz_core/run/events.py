@@ -2,10 +2,10 @@
 
 Lines travel in ``Lines`` batches, one per chunk read from the launcher, as two
 parallel lists: each line's rank and its bytes (label stripped, newline kept).
-A job can print millions of lines a second's worth of work, and per-line Python
-objects were the cost of the pipeline: the lists are built by C-level ``map``
-calls, the bytes go to the files and the terminal as they are (invalid UTF-8
-included), and nothing is decoded unless someone asks. ``Lines.rows`` and
+A job can print millions of lines, and per-line Python objects were the cost of
+the pipeline: the lists are built by C-level ``map`` calls, the bytes go to the
+files and the terminal as they are (invalid UTF-8 included), and nothing is
+decoded unless someone asks. ``Lines.rows`` and
 ``Lines.lines`` decode on demand for consumers that want text (display filters,
 tests, the console's visible lines).
 """

@@ -248,6 +248,10 @@ class Runner:
             if isinstance(exc, FileNotFoundError):
                 return self._failed(EXIT_NOT_FOUND, f"{self.argv[0]}: command not found", started)
             return self._failed(EXIT_NOT_EXECUTABLE, f"{self.argv[0]}: permission denied", started)
+        except BaseException:
+            for fd in (out_r, out_w, err_r, err_w):
+                os.close(fd)
+            raise
         os.close(out_w)
         os.close(err_w)
         self._proc = proc

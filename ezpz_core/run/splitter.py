@@ -1,7 +1,8 @@
 """Bytes from a pipe -> text lines.
 
 Lines end at ``\\n`` and at a bare ``\\r`` (progress bars); ``\\r\\n`` is one end.
-Invalid UTF-8 is replaced, never fatal. A line longer than ``MAX_LINE`` is cut
+Invalid UTF-8 is never fatal: decoded text replaces it (or, with
+``errors="surrogateescape"``, keeps it recoverable). A line longer than ``MAX_LINE`` is cut
 into pieces of that size, so memory stays bounded whatever a job prints. What is
 left without a final newline comes out of ``flush()``.
 
