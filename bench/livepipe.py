@@ -66,7 +66,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import chatty
 from logpipe import filesystem
-from overhead import EZPZ_TUI, bench_env
+from overhead import EZPZ_TUI, bench_env, plan_argv
 
 LINES = 1_000_000  # per rank
 RANKS = 2
@@ -138,17 +138,6 @@ def job(lines: int, metrics: bool, *extra: str) -> list[str]:
 
 def live_env() -> dict[str, str]:
     return {**bench_env(), "PYTHONUNBUFFERED": "1"}
-
-
-def plan_argv(env: dict[str, str], command: Sequence[str], rank_io: str | None) -> list[str]:
-    """The argv ezpz-tui would run (``--dry-run --json``, field ``argv``)."""
-    argv = [str(EZPZ_TUI), "--dry-run", "--json", "-n", str(RANKS), "--launcher", "mpirun"]
-    if rank_io:
-        argv += ["--rank-io", rank_io]
-    out = subprocess.run(
-        [*argv, "--", *command], check=True, env=env, capture_output=True, text=True
-    ).stdout
-    return list(json.loads(out)["argv"])
 
 
 def ours_argv(
@@ -327,14 +316,14 @@ def wall_config(
     notes: list[str],
 ) -> dict[str, Any]:
     command = job(lines, cfg.metrics)
-    bare = plan_argv(env, command, None)
-    own = plan_argv(env, command, cfg.rank_io) if cfg.rank_io else None
+    bare = plan_argv(env, None, command)
+    own = plan_argv(env, cfg.rank_io, command) if cfg.rank_io else None
     expect = labelled_bytes(lines, cfg.metrics)
     log(f"livepipe: {cfg.name}: bare = {' '.join(bare)}")
     # Warm-up (page cache, Open MPI's first start) with a small job.
     small = job(1000, cfg.metrics)
     limit = time_limit(RANKS * lines)
-    _bare(plan_argv(env, small, None), env, tmp, None, limit)
+    _bare(plan_argv(env, None, small), env, tmp, None, limit)
     warm = ours_argv(tmp / "warm", small, rank_io=cfg.rank_io)
     timed_to_files(warm, env, tmp / "o.out", tmp / "o.err", tmp, limit)
     shutil.rmtree(tmp / "warm")

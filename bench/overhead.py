@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +56,15 @@ def bench_env() -> dict[str, str]:
     return {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{path}", "NO_COLOR": "1"}
 
 
-def plan_argv(env: dict[str, str], rank_io: str | None) -> list[str]:
+def plan_argv(
+    env: dict[str, str], rank_io: str | None, command: Sequence[str] = COMMAND
+) -> list[str]:
+    """The argv ezpz-tui would run for 2 ranks (``--dry-run --json``, field ``argv``)."""
     argv = [str(EZPZ_TUI), "--dry-run", "--json", "-n", "2", "--launcher", "mpirun"]
     if rank_io:
         argv += ["--rank-io", rank_io]
     out = subprocess.run(
-        [*argv, "--", *COMMAND], check=True, env=env, capture_output=True, text=True
+        [*argv, "--", *command], check=True, env=env, capture_output=True, text=True
     ).stdout
     return list(json.loads(out)["argv"])
 

@@ -15,7 +15,6 @@ Tokens that are not plain numbers (``memory=1.2/3.4GiB``) are skipped.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import compress, pairwise
 from operator import itemgetter
@@ -56,13 +55,18 @@ def parse_block(block: str | bytes, rank: int | None = None) -> list[MetricRow]:
         block = block.decode("utf-8", "replace")
     if not any(word in block for word in _SCREEN):
         return []
-    rows: list[MetricRow] = []
+    return [row for _line, row in _step_rows(block, rank)]
+
+
+def _step_rows(block: str, rank: int | None) -> list[tuple[str, MetricRow]]:
+    """Each step line of ``block`` with its row."""
+    out = []
     for line in block.split("\n"):
         if "iter" in line or "step" in line:
             row = parse_step_line(line, rank)
             if row is not None:
-                rows.append(row)
-    return rows
+                out.append((line, row))
+    return out
 
 
 # -- the fast path: step lines of one learned shape, parsed in columns ---------
@@ -185,17 +189,10 @@ class BlockParser:
             pos = end
 
     def _slow(self, block: bytes) -> None:
-        rows: list[MetricRow] = []
-        last = None
-        for line in block.decode("utf-8", "replace").split("\n"):
-            if "iter" in line or "step" in line:
-                row = parse_step_line(line, self.rank)
-                if row is not None:
-                    rows.append(row)
-                    last = line
-        self.series.add(rows)
-        if last is not None:
-            self.shape = line_shape(last)
+        found = _step_rows(block.decode("utf-8", "replace"), self.rank)
+        self.series.add(row for _line, row in found)
+        if found:
+            self.shape = line_shape(found[-1][0])
 
     def _loose(self, block: bytes) -> bool:
         """The block in columns by ``Shape.loose``, if that is provably exact:
@@ -218,23 +215,13 @@ class BlockParser:
         found = (shape.loose if spread else shape.loose_plain).findall(block)
         if len(found) != lines or block.count(b"=") != lines * len(shape.keys):
             return False
-        keys = shape.keys
-        if len(keys) == 1 and not spread:
+        if len(shape.keys) == 1 and not spread:
             columns = [found]
         else:
             columns = [list(map(itemgetter(i), found)) for i in range(len(found[0]))]
-        values: dict[str, tuple[list[bool] | None, list[float]]] = {}
         try:
-            for i, key in enumerate(keys):
-                if not spread:
-                    values[key] = (None, _numbers(columns[i]))
-                    continue
-                values[key] = (None, _numbers(columns[2 * i]))
-                stds = columns[2 * i + 1]
-                if any(stds):
-                    mask = None if all(stds) else list(map(bool, stds))
-                    values[f"{key}/std"] = (mask, _numbers(compress(stds, mask) if mask else stds))
-        except ValueError:
+            values = _values(shape.keys, columns, spread)
+        except ValueError:  # "1.2.3", "e5": the exact regex decides
             return False
         self.series.add_columns(values, lines)
         return True
@@ -259,22 +246,23 @@ class BlockParser:
             columns = [list(compress(col, mask)) for col in columns]
             if not columns[0]:
                 return True
-        keys = shape.keys
-        values: dict[str, tuple[list[bool] | None, list[float]]] = {}
-        for i, key in enumerate(keys):
-            values[key] = (None, list(map(float, columns[2 * i])))
-            stds = columns[2 * i + 1]
-            if any(stds):
-                if all(stds):
-                    values[f"{key}/std"] = (None, list(map(float, stds)))
-                else:
-                    mask = list(map(bool, stds))
-                    values[f"{key}/std"] = (mask, list(map(float, compress(stds, mask))))
-        self.series.add_columns(values, len(columns[0]))
+        self.series.add_columns(_values(shape.keys, columns, spread=True), len(columns[0]))
         return True
 
 
-def _numbers(texts: Iterable[bytes]) -> list[float]:
-    """Plain decimal numbers (as ``Shape.loose`` takes them) as floats; ValueError
-    for a string of those characters that is no number (``1.2.3``, ``e5``)."""
-    return list(map(float, texts))
+def _values(
+    keys: tuple[str, ...], columns: list[list[bytes]], spread: bool
+) -> dict[str, tuple[list[bool] | None, list[float]]]:
+    """Columns of matched text as ``MetricSeries.add_columns`` takes them: one
+    column per key, or (``spread``) a value and a ``(±std)`` column per key, the
+    std empty on rows without one. ValueError for a value ``float`` refuses."""
+    if not spread:
+        return {key: (None, list(map(float, col))) for key, col in zip(keys, columns, strict=True)}
+    values: dict[str, tuple[list[bool] | None, list[float]]] = {}
+    for i, key in enumerate(keys):
+        values[key] = (None, list(map(float, columns[2 * i])))
+        stds = columns[2 * i + 1]
+        if any(stds):
+            mask = None if all(stds) else list(map(bool, stds))
+            values[f"{key}/std"] = (mask, list(map(float, compress(stds, mask) if mask else stds)))
+    return values

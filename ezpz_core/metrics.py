@@ -198,20 +198,14 @@ class MetricSeries:
             step = row.step
             x = float(self.rows - 1) if step is None else step
             for name, value in row.values.items():
-                stats = self.stats.get(name)
-                if stats is None:
-                    stats = self.stats[name] = Stats()
-                    self.points[name] = Points()
+                stats, points = self._metric(name)
                 stats.add(value)
-                self.points[name].add(x, value)
+                points.add(x, value)
             throughput = derived_throughput(row.values)
             if throughput is not None and "throughput" not in row.values:
-                name = "throughput"
-                if name not in self.stats:
-                    self.stats[name] = Stats()
-                    self.points[name] = Points()
-                self.stats[name].add(throughput[1])
-                self.points[name].add(x, throughput[1])
+                stats, points = self._metric("throughput")
+                stats.add(throughput[1])
+                points.add(x, throughput[1])
             if row.t is not None:
                 self.first_t = row.t if self.first_t is None else self.first_t
                 self.last_t = row.t
@@ -232,12 +226,9 @@ class MetricSeries:
         step_key = next((k for k in STEP_KEYS if k in columns and columns[k][0] is None), None)
         xs = columns[step_key][1] if step_key else [base + i for i in range(rows)]
         for name, (mask, values) in columns.items():
-            stats = self.stats.get(name)
-            if stats is None:
-                stats = self.stats[name] = Stats()
-                self.points[name] = Points()
+            stats, points = self._metric(name)
             stats.extend(values)
-            self.points[name].extend(list(compress(xs, mask)) if mask else xs, values)
+            points.extend(list(compress(xs, mask)) if mask else xs, values)
         if any(k in columns for k in THROUGHPUT_KEYS) or "throughput" in columns:
             return
         if "dt" in columns and columns["dt"][0] is None:
@@ -255,13 +246,18 @@ class MetricSeries:
             self._throughput([p[0] for p in pairs], [p[1] for p in pairs])
 
     def _throughput(self, xs: list[float], rates: list[float]) -> None:
-        if not rates:
-            return
-        if "throughput" not in self.stats:
-            self.stats["throughput"] = Stats()
-            self.points["throughput"] = Points()
-        self.stats["throughput"].extend(rates)
-        self.points["throughput"].extend(xs, rates)
+        if rates:
+            stats, points = self._metric("throughput")
+            stats.extend(rates)
+            points.extend(xs, rates)
+
+    def _metric(self, name: str) -> tuple[Stats, Points]:
+        """The summary and chart points of ``name``, made on first use."""
+        stats = self.stats.get(name)
+        if stats is None:
+            stats = self.stats[name] = Stats()
+            self.points[name] = Points()
+        return stats, self.points[name]
 
     def loss_key(self) -> str | None:
         return pick_loss(self.stats)

@@ -85,18 +85,14 @@ class _Pump:
 
     def feed(self, data: bytes) -> None:
         if not self.skip_lf and b"\r" not in data:
-            data = self.buffer + data
+            data, self.buffer = self.buffer + data, b""
             end = data.rfind(b"\n")
             lines = data[:end].split(b"\n") if end >= 0 else []
             if lines and max(map(len, lines)) <= PIECE:  # the common case, in C
                 sep = b"\n" + self.end
                 _write_records(self.dst, self.end + sep.join(lines) + b"\n")
-                self.buffer = b""
                 self._keep(data[end + 1 :])
                 return
-            self.buffer, data = b"", data
-            self._feed(data)
-            return
         self._feed(data)
 
     def _keep(self, rest: bytes) -> None:

@@ -5,9 +5,9 @@ parallel lists: each line's rank and its bytes (label stripped, newline kept).
 A job can print millions of lines, and per-line Python objects were the cost of
 the pipeline: the lists are built by C-level ``map`` calls, the bytes go to the
 files and the terminal as they are (invalid UTF-8 included), and nothing is
-decoded unless someone asks. ``Lines.rows`` and
-``Lines.lines`` decode on demand for consumers that want text (display filters,
-tests, the console's visible lines).
+decoded unless someone asks. ``Lines.rows`` and ``Lines.lines`` decode on
+demand for consumers that want text (display filters, tests, the console's
+visible lines).
 """
 
 from __future__ import annotations
@@ -50,17 +50,13 @@ class Lines:
     t: float
     stream: str = "stdout"
     streams: list[str] | None = None
-    nbytes: int = 0  # size of the chunk these lines came from (a cheap size bound)
-
-    def __len__(self) -> int:
-        return len(self.texts)
 
     @property
     def rows(self) -> list[Row]:
         """``(rank, stream, text)`` with text decoded and the newline dropped."""
         streams = self.streams or [self.stream] * len(self.texts)
         return [
-            (rank, stream, _text(raw))
+            (rank, stream, decoded(raw))
             for rank, stream, raw in zip(self.ranks, streams, self.texts, strict=True)
         ]
 
@@ -82,12 +78,9 @@ class Lines:
         )
 
 
-def _text(raw: bytes) -> str:
-    return (
-        raw[:-1].decode("utf-8", "replace")
-        if raw.endswith(b"\n")
-        else raw.decode("utf-8", "replace")
-    )
+def decoded(raw: bytes) -> str:
+    """One line's text for showing: newline dropped, invalid UTF-8 replaced."""
+    return raw.removesuffix(b"\n").decode("utf-8", "replace")
 
 
 @dataclass(frozen=True)

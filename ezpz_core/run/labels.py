@@ -57,13 +57,6 @@ _PRTE_NAME = re.compile(r"Process name:\s*\[[^\]]*?,(\d+)\]")
 _PRTE_CODE = re.compile(r"Exit code:\s*(\d+)")
 _SIGNALS = {"Killed": 9, "Terminated": 15, "Segmentation": 11, "Aborted": 6, "Interrupt": 2}
 
-# Labels as the fast path cuts them off (what comes before the separator).
-_OPENMPI_KEY = re.compile(
-    rb"(?:\[[^\]\n]*\d\d:\d\d:\d\d[^\]\n]*\])?\[\d+,(\d+)\]<(std(?:out|err|diag))"
-)
-_SRUN_KEY = re.compile(rb" *(\d+)")
-_WRAPPER_KEY = re.compile(rb"(?:\[\w+\]:)?@ezpz:(\d+):([oe])")
-_SEPARATOR = {"openmpi": b">: ", "srun": b": ", "wrapper": b"|"}
 _first = itemgetter(0)
 _third = itemgetter(2)
 
@@ -73,6 +66,18 @@ _STREAM = {
     "stddiag": "stderr",
     "o": "stdout",
     "e": "stderr",
+}
+
+
+# The fast path, per format: where a label ends, and what the text before that
+# must be (checked once per label seen).
+_FAST: dict[LabelFormat, tuple[bytes, re.Pattern[bytes]]] = {
+    LabelFormat.OPENMPI: (
+        b">: ",
+        re.compile(rb"(?:\[[^\]\n]*\d\d:\d\d:\d\d[^\]\n]*\])?\[\d+,(\d+)\]<(std(?:out|err|diag))"),
+    ),
+    LabelFormat.SRUN: (b": ", re.compile(rb" *(\d+)")),
+    LabelFormat.WRAPPER: (b"|", re.compile(rb"(?:\[\w+\]:)?@ezpz:(\d+):([oe])")),
 }
 
 
@@ -131,7 +136,7 @@ class Attributor:
             and block.count(b"]<std") != len(lines)  # ...unless a text holds a "<"
         ):
             return None  # unlabelled lines, or labels inside lines
-        parts = list(map(bytes.partition, lines, repeat(_SEPARATOR[fmt])))
+        parts = list(map(bytes.partition, lines, repeat(_FAST[fmt][0])))
         keys = list(map(_first, parts))
         rank_of = self._rank_of
         try:
@@ -148,11 +153,7 @@ class Attributor:
 
     def _learn(self, keys: set[bytes], fmt: LabelFormat) -> bool:
         """Check labels seen for the first time; False if one is not a label."""
-        pattern = {
-            LabelFormat.OPENMPI: _OPENMPI_KEY,
-            LabelFormat.SRUN: _SRUN_KEY,
-            LabelFormat.WRAPPER: _WRAPPER_KEY,
-        }[fmt]
+        pattern = _FAST[fmt][1]
         learned: dict[bytes, tuple[int, str]] = {}
         for key in keys:
             m = pattern.fullmatch(key)
@@ -168,7 +169,7 @@ class Attributor:
         return True
 
     def lines(self, texts: list[str], t: float) -> list[Line]:
-        """``Line`` values for ``texts`` (convenience; the runner uses ``rows``)."""
+        """``Line`` values for ``texts`` (convenience; the runner uses ``batch``)."""
         return [Line(r, s, x, t) for r, s, x in self.rows("\n".join(texts))] if texts else []
 
     def rows(self, block: str, continued: list[int] | None = None) -> list[Row]:

@@ -122,13 +122,12 @@ class MetricsWatch:
         self.started = started
         self.known: set[Path] | None = None  # jsonl files that existed at launch
         self.found: Source | None = None
-        self.log_rank = MetricSeries(rank=None)  # rank ``rank``'s own lines
-        self.log_unlabelled = MetricSeries(rank=None)
-        # parsed in process at first, in a child process once a lane is busy
-        self._lanes = {
-            rank: OffloadedParser(BlockParser(self.log_rank, rank), offload_after),
-            LAUNCHER: OffloadedParser(BlockParser(self.log_unlabelled, None), offload_after),
-        }
+        # log lines: rank ``rank``'s own, and the unlabelled lane; parsed in process
+        # at first, in a child process once a lane is busy
+        parsers = self._log_parsers()
+        self.log_rank = parsers[rank].series
+        self.log_unlabelled = parsers[LAUNCHER].series
+        self._lanes = {lane: OffloadedParser(p, offload_after) for lane, p in parsers.items()}
         self._announced: str | None = None
         self._lock = threading.Lock()  # discover runs in a worker thread during the run
 
@@ -139,6 +138,12 @@ class MetricsWatch:
         if lane is None or self._history_has_rows():
             return  # a history file wins over log lines: no need to parse them
         lane.feed(block)
+
+    def _log_parsers(self) -> dict[int, BlockParser]:
+        return {
+            self.rank: BlockParser(MetricSeries(rank=None), self.rank),
+            LAUNCHER: BlockParser(MetricSeries(rank=None), None),
+        }
 
     def _history_has_rows(self) -> bool:
         found = self.found
@@ -155,10 +160,7 @@ class MetricsWatch:
         of every attempt's rank files, in order (they hold every line)."""
         parsers = {rank: lane.finish() for rank, lane in self._lanes.items()}
         if any(lane.lost for lane in self._lanes.values()):
-            parsers = {
-                self.rank: BlockParser(MetricSeries(rank=None), self.rank),
-                LAUNCHER: BlockParser(MetricSeries(rank=None), None),
-            }
+            parsers = self._log_parsers()
             for rank, path in logs():
                 if rank in parsers:
                     _parse_file(parsers[rank], path)

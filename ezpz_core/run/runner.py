@@ -194,7 +194,7 @@ class Runner:
             fast = attributor.batch(block)
             if fast is not None:
                 ranks, texts, streams = fast
-                return Lines(ranks, texts, t, stream, streams, len(block))
+                return Lines(ranks, texts, t, stream, streams)
             text = block[:-1].decode("utf-8", "surrogateescape")
             return Lines.from_rows(attributor.rows(text), t, stream)
         return Lines.from_rows(attributor.rows(block, continued), t, stream)

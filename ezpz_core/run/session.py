@@ -30,7 +30,7 @@ from ezpz_core.run.events import LAUNCHER, Event, Lines, Notice, RankExited
 from ezpz_core.run.labels import LabelFormat
 from ezpz_core.run.metricwatch import MetricsWatch, history_roots
 from ezpz_core.run.runner import EXIT_INTERRUPTED, EXIT_NOT_FOUND, RUN_MARKER, Runner, RunResult
-from ezpz_core.run.store import AttemptStore, new_run_dir, write_json
+from ezpz_core.run.store import AttemptStore, new_run_dir, rank_log, write_json
 
 FLUSH_S = 0.5
 METRICS_POLL_S = 1.0
@@ -218,19 +218,16 @@ class Session:
         write_json(self.run_dir / "summary.json", outcome.summary)
         return outcome
 
+    def _attempt_dir(self, attempt: int) -> Path:
+        return self.run_dir if self.options.retries == 0 else self.run_dir / f"attempt-{attempt}"
+
     def _rank_logs(self) -> list[tuple[int, Path]]:
         """Every attempt's log of the metrics rank and launcher lane, in order."""
-        total = self.options.retries + 1
-        dirs = (
-            [self.run_dir]
-            if total == 1
-            else [self.run_dir / f"attempt-{k}" for k in range(1, total + 1)]
-        )
-        rank = self.options.metrics_rank
+        lanes = (self.options.metrics_rank, LAUNCHER)
         return [
-            (r, d / "ranks" / name)
-            for d in dirs
-            for r, name in ((rank, f"rank-{rank}.log"), (LAUNCHER, "launcher.log"))
+            (rank, rank_log(self._attempt_dir(attempt), rank))
+            for attempt in range(1, self.options.retries + 2)
+            for rank in lanes
         ]
 
     async def _run_attempts(self, env: dict[str, str], started: float) -> Outcome:
@@ -239,8 +236,7 @@ class Session:
         problem = preflight(self.plan, env)
         total = self.options.retries + 1
         for attempt in range(1, total + 1):
-            directory = self.run_dir if total == 1 else self.run_dir / f"attempt-{attempt}"
-            store = AttemptStore(directory, on_block=self.metrics.on_block)
+            store = AttemptStore(self._attempt_dir(attempt), on_block=self.metrics.on_block)
             if problem is not None:
                 self.sink(Notice(problem, time.time(), "error"))
                 result = RunResult(EXIT_NOT_FOUND, "not-found", time.time(), time.time())

@@ -2,8 +2,8 @@
 
 Lines end at ``\\n`` and at a bare ``\\r`` (progress bars); ``\\r\\n`` is one end.
 Invalid UTF-8 is never fatal: decoded text replaces it (or, with
-``errors="surrogateescape"``, keeps it recoverable). A line longer than ``MAX_LINE`` is cut
-into pieces of that size, so memory stays bounded whatever a job prints. What is
+``errors="surrogateescape"``, keeps it recoverable). A line longer than
+``MAX_LINE`` is cut into pieces of that size, so memory stays bounded whatever a job prints. What is
 left without a final newline comes out of ``flush()``.
 
 ``feed_lines`` is what the runner calls: in the common case (no ``\\r``, no
@@ -53,10 +53,7 @@ class LineSplitter:
         if end < 0:
             self._rest += data
             return None
-        if self._rest:
-            block, self._rest = self._rest + data[: end + 1], data[end + 1 :]
-        else:
-            block, self._rest = data[: end + 1], data[end + 1 :]
+        block, self._rest = self._rest + data[: end + 1], data[end + 1 :]
         return block
 
     def feed_block(self, data: bytes) -> str | None:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ezpz_core.errors import UsageError
-from ezpz_core.run.events import LAUNCHER, Line, Lines, RankExited, Row
+from ezpz_core.run.events import LAUNCHER, Line, Lines, RankExited, Row, decoded
 from ezpz_core.run.writer import BackgroundWriter
 
 FLUSH_BYTES = 4 * 1024 * 1024  # pending line bytes that trigger a flush before its time
@@ -77,6 +77,11 @@ def new_run_dir(
                 f"--outdir {outdir}: cannot create the run directory {path} "
                 f"({exc.strerror or exc}); choose a writable --outdir"
             ) from None
+
+
+def rank_log(directory: Path, rank: int) -> Path:
+    """Where ``rank``'s lines (the launcher lane's for ``LAUNCHER``) go in ``directory``."""
+    return directory / "ranks" / ("launcher.log" if rank == LAUNCHER else f"rank-{rank}.log")
 
 
 @dataclass
@@ -128,8 +133,7 @@ class AttemptStore:
         self._closed = False
 
     def rank_log(self, rank: int) -> Path:
-        name = "launcher.log" if rank == LAUNCHER else f"rank-{rank}.log"
-        return self.directory / "ranks" / name
+        return rank_log(self.directory, rank)
 
     def raw(self, data: bytes) -> None:
         """Bytes exactly as the launcher wrote them, for ``combined.log`` (written
@@ -149,7 +153,7 @@ class AttemptStore:
                 pending[rank] = [text]
             else:
                 bucket.append(text)
-        self._pending_bytes += event.nbytes or sum(map(len, event.texts))
+        self._pending_bytes += sum(map(len, event.texts))
         if self._pending_bytes >= self.flush_bytes:
             self.flush()
 
@@ -172,21 +176,18 @@ class AttemptStore:
         pending, self._pending = self._pending, {}
         raw, self._raw = self._raw, []
         self._pending_bytes = 0
-        blocks: list[tuple[int, bytes]] = []
-        total = sum(map(len, raw))
-        for rank, texts in pending.items():
-            if not texts:
-                continue
-            blocks.append((rank, b"".join(texts)))
+        blocks = [(rank, b"".join(texts)) for rank, texts in pending.items()]
         if self.first_error is None:
             self.first_error = _first_error_of(blocks, self.stats)
-        for (rank, block), texts in zip(blocks, [t for t in pending.values() if t], strict=True):
+        total = sum(map(len, raw))
+        for rank, block in blocks:
+            texts = pending[rank]
             stats = self._stats(rank)
             if self.on_block is not None:
                 self.on_block(rank, block)
             stats.lines += len(texts)
             stats.bytes += len(block)
-            stats.last_line = _decoded(texts[-1])[:500]
+            stats.last_line = decoded(texts[-1])[:500]
             total += len(block)
         assert self.writer is not None
         self.writer.submit(lambda: self._write(raw, blocks), total)
@@ -234,10 +235,6 @@ class AttemptStore:
             handle.close()
         self._files.clear()
         self._combined.close()
-
-
-def _decoded(text: bytes) -> str:
-    return text.rstrip(b"\n").decode("utf-8", "replace")
 
 
 # Words that cannot occur without one capital letter, grouped by it: a search for a

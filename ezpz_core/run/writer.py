@@ -28,17 +28,12 @@ DEFAULT_LIMIT = 16 * 1024 * 1024  # bytes waiting before the reader is held back
 class BackgroundWriter:
     """Runs submitted jobs in order on one thread; ``room()`` is the back-pressure."""
 
-    def __init__(
-        self,
-        name: str,
-        limit: int = DEFAULT_LIMIT,
-        on_error: Callable[[BaseException], None] | None = None,
-    ) -> None:
+    def __init__(self, name: str, limit: int = DEFAULT_LIMIT) -> None:
         self.limit = limit
-        self.on_error = on_error
-        self.error: BaseException | None = None  # the first error no handler took
+        self.error: BaseException | None = None  # the first job that failed
         self.peak = 0  # most bytes that ever waited (tests, benchmarks)
         self._jobs: deque[tuple[Job, int]] = deque()
+        self._unfinished = 0  # jobs queued or running
         self._queued = 0
         self._closing = False
         self._cv = threading.Condition()
@@ -60,17 +55,18 @@ class BackgroundWriter:
             if self._closing:
                 raise RuntimeError("BackgroundWriter: submit after close")
             self._jobs.append((job, size))
+            self._unfinished += 1
             self._queued += size
             self.peak = max(self.peak, self._queued)
             self._cv.notify()
 
     async def room(self) -> None:
         """Return once at most ``limit`` bytes wait (at once when that is so)."""
-        while self._queued > self.limit:
+        while self.full:
             loop = asyncio.get_running_loop()
             future: asyncio.Future[None] = loop.create_future()
             with self._cv:
-                if self._queued <= self.limit:
+                if not self.full:
                     return
                 self._waiters.append((loop, future))
             await future
@@ -78,7 +74,7 @@ class BackgroundWriter:
     def drain(self, timeout: float | None = None) -> bool:
         """Block until every queued job ran; False if ``timeout`` passed first."""
         with self._cv:
-            return self._cv.wait_for(lambda: not self._jobs and not self._busy, timeout)
+            return self._cv.wait_for(lambda: not self._unfinished, timeout)
 
     def close(self, timeout: float | None = None) -> None:
         """Run what is queued, then stop the thread."""
@@ -86,8 +82,6 @@ class BackgroundWriter:
             self._closing = True
             self._cv.notify_all()
         self._thread.join(timeout)
-
-    _busy = False
 
     def _run(self) -> None:
         while True:
@@ -97,30 +91,20 @@ class BackgroundWriter:
                 if not self._jobs:
                     return
                 job, size = self._jobs.popleft()
-                self._busy = True
             try:
                 job()
-            except BaseException as exc:  # a write failed: tell the owner, go on
-                self._failed(exc)
+            except BaseException as exc:  # a write failed: the owner raises it later
+                if self.error is None:
+                    self.error = exc
             with self._cv:
-                self._busy = False
+                self._unfinished -= 1
                 self._queued -= size
                 waiters = []
-                if self._queued <= self.limit and self._waiters:
+                if not self.full and self._waiters:
                     waiters, self._waiters = self._waiters, []
                 self._cv.notify_all()
             for loop, future in waiters:
                 _wake(loop, future)
-
-    def _failed(self, exc: BaseException) -> None:
-        if self.on_error is not None:
-            try:
-                self.on_error(exc)
-                return
-            except BaseException as again:  # the handler itself failed
-                exc = again
-        if self.error is None:
-            self.error = exc
 
 
 def _wake(loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]) -> None:
