@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Mapping
-from itertools import chain
+from itertools import chain, compress
 from typing import TextIO
 
 from ezpz_core.launch.plan import LaunchPlan
@@ -51,8 +51,7 @@ class HeadlessPrinter:
         self.display = display
         self.color = color
         self.status = status
-        self._gutters: dict[int, str] = {}
-        self._gutter_bytes: dict[int, bytes] = {}
+        self._gutters: dict[int, bytes] = {}
         self.lines_seen = 0
         self.ranks_seen: set[int] = set()
         self.started = time.monotonic()
@@ -65,16 +64,16 @@ class HeadlessPrinter:
         self._out_size = 0
         self._scheduled = False
 
-    def gutter(self, rank: int) -> str:
-        text = self._gutters.get(rank)
-        if text is None:
+    def gutter(self, rank: int) -> bytes:
+        """``[N] `` (coloured per rank on a terminal) before each of rank N's lines."""
+        gutter = self._gutters.get(rank)
+        if gutter is None:
             label = "[launcher]" if rank == LAUNCHER else f"[{rank}]"
             if self.color:
                 code = "2" if rank == LAUNCHER else str(_COLORS[rank % len(_COLORS)])
                 label = f"\x1b[{code}m{label}\x1b[0m"
-            text = self._gutters[rank] = label + " "
-            self._gutter_bytes[rank] = text.encode()
-        return text
+            gutter = self._gutters[rank] = (label + " ").encode()
+        return gutter
 
     async def room(self) -> None:
         """Back-pressure: returns once the terminal has taken most of what waits."""
@@ -100,12 +99,11 @@ class HeadlessPrinter:
             self.ranks_seen.discard(LAUNCHER)
         display = self.display
         if display.active and not display.shows_all(texts):
-            rows = display.visible(event.rows)
-            if not rows:
+            shown = display.shown(event.rows)
+            ranks, texts = list(compress(ranks, shown)), list(compress(texts, shown))
+            if not texts:
                 return
-            ranks = [row[0] for row in rows]
-            texts = [(row[2] + "\n").encode("utf-8", "surrogateescape") for row in rows]
-        gutters = self._gutter_bytes
+        gutters = self._gutters
         try:
             data = _render(gutters, ranks, texts)
         except KeyError:

@@ -830,6 +830,21 @@ def test_grep_filter_hides_from_stdout_only(tmp_path: Path) -> None:
     assert "(full logs: ranks/, combined.log)" in result.stderr
 
 
+def test_a_filtered_view_prints_the_lines_it_keeps_as_their_bytes(tmp_path: Path) -> None:
+    """With a display filter on, the lines shown are still the bytes the job wrote
+    (invalid UTF-8 included), as without one."""
+    command = [PY, "-c", "import sys; sys.stdout.buffer.write(b'keep \\xff\\xfe\\ndrop\\n')"]
+    proc = subprocess.run(
+        ezpz_argv(tmp_path, ["--launcher", "none", "--grep", "^keep"], command),
+        cwd=tmp_path,
+        env=job_env(),
+        capture_output=True,
+        timeout=HANG_GUARD_S,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"[launcher] keep \xff\xfe\n"
+
+
 # -- --launcher none: your own launch script -------------------------------------
 
 

@@ -8,8 +8,9 @@ bare word such as ``AttributeError`` (ezpz's list hid real tracebacks that way).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import TypeVar
 
 from ezpz_core.errors import UsageError
@@ -165,30 +166,34 @@ class DisplayFilter:
 
     def visible(self, rows: Iterable[RowT]) -> list[RowT]:
         """The rows (``(rank, stream, text)`` tuples or ``Line`` values) to show."""
-        shown: list[RowT] = []
+        rows = list(rows)
+        return list(compress(rows, self.shown(rows)))
+
+    def shown(self, rows: Sequence[Row] | Sequence[Line]) -> list[bool]:
+        """For each row, whether it is shown (what ``visible`` keeps); counts the
+        hidden ones. A mask, so that a caller can keep the lines' own bytes."""
         noise = self._noise.fullmatch if self._noise else None
         if noise is not None and self._literals is not None:
-            rows = list(rows)
             batch = "\n".join([row[2] for row in rows])
             if not any(literal in batch for literal in self._literals):
                 noise = None  # no line of this batch can be noise
         grep = self._grep.search if self._grep else None
         ranks = self.ranks
+        mask: list[bool] = []
         for row in rows:
             rank, text = row[0], row[2]
             if ranks is not None and rank >= 0 and rank not in ranks:
                 self._hide("--ranks")
-                continue
-            if noise is not None:
-                m = noise(text)
-                if m is not None:
-                    self._hide(self.noise[int(str(m.lastgroup)[1:])].name)
-                    continue
-            if grep is not None and grep(text) is None:
+                mask.append(False)
+            elif noise is not None and (m := noise(text)) is not None:
+                self._hide(self.noise[int(str(m.lastgroup)[1:])].name)
+                mask.append(False)
+            elif grep is not None and grep(text) is None:
                 self._hide("--grep")
-                continue
-            shown.append(row)
-        return shown
+                mask.append(False)
+            else:
+                mask.append(True)
+        return mask
 
 
 def make_filter(
