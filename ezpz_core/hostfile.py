@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import hostlist
 
@@ -173,7 +174,16 @@ def expand_nodelist(expression: str, source: str) -> tuple[str, ...]:
 
 
 def compress_hosts(hosts: Iterable[str]) -> str:
-    """The shortest Slurm host-list spelling of ``hosts`` (for srun --nodelist)."""
+    """The shortest Slurm host-list spelling of ``hosts`` (for srun --nodelist).
+
+    Cached: compressing 10,000 names takes ~0.1 s, and the console re-plans the
+    same hosts on every keystroke.
+    """
+    return _compress(tuple(hosts))
+
+
+@lru_cache(maxsize=8)
+def _compress(hosts: tuple[str, ...]) -> str:
     return str(hostlist.collect_hostlist(list(hosts)))
 
 
