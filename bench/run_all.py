@@ -5,7 +5,8 @@ run (this machine is shared and noisy). Exit status 0 whatever the figures, unle
 ``--strict`` (then 1 when a judged target is missed); 2 when a benchmark itself
 failed (wrong output, a command that exited non-zero).
 
-    .venv/bin/python bench/run_all.py [--only logpipe|livepipe|overhead] [--quick] [--strict]
+    .venv/bin/python bench/run_all.py [--only logpipe|livepipe|overhead|preview|firstframe]
+        [--quick] [--strict]
         [--mem-points 0.5e6,5e6,50e6]
 
 ``--strict`` ignores stretch targets (logpipe's 1,000,000 lines/s).
@@ -27,15 +28,24 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import firstframe
 import livepipe
 import logpipe
 import overhead
+import preview
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 # The default memory points: livepipe's 50M-line point alone takes 2-3 minutes here,
 # so ``make bench`` stops at 5M (``--mem-points 0.5e6,5e6,50e6`` for all of issue 16).
 MEM_POINTS = (500_000, 5_000_000)
-QUICK = {"logpipe_lines": 200_000, "live_lines": 100_000, "mem_points": (200_000,)}
+QUICK = {
+    "logpipe_lines": 200_000,
+    "live_lines": 100_000,
+    "mem_points": (200_000,),
+    "keystrokes": 200,
+    "frame_runs": 2,
+}
+BENCHMARKS = ("logpipe", "livepipe", "overhead", "preview", "firstframe")
 
 
 def _machine() -> dict[str, Any]:
@@ -198,6 +208,35 @@ def _livepipe_rows(live: dict[str, Any]) -> list[tuple[str, ...]]:
     return rows
 
 
+def _preview_rows(pv: dict[str, Any]) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
+    for sc in pv["scenarios"]:
+        ours, base, t = sc["ours"], sc["base"], sc["target"]
+        rows.append(
+            (
+                f"preview {sc['name']} {pv['hosts']:,} hosts, {sc['keystrokes']} keystrokes",
+                f"p95 {ours['p95_ms']:.2f} ms (median {ours['median_ms']:.2f}, "
+                f"max {ours['max_ms']:.2f})",
+                f"{pv['base_hosts']}-host job: p95 {base['p95_ms']:.2f} ms",
+                f"x{sc['ratio_p95']:.2f}",
+                f"p95 <= {t['target']:g} ms",
+                _mark(t),
+            )
+        )
+        if "first_read_ms" in sc:
+            rows.append(
+                (
+                    "  first read of the hostfile",
+                    f"{sc['first_read_ms']:.1f} ms",
+                    f"{sc['base_first_read_ms']:.2f} ms",
+                    "",
+                    "info",
+                    "",
+                )
+            )
+    return rows
+
+
 def table(results: dict[str, Any]) -> str:
     rows = [("benchmark", "measured", "baseline (same run)", "vs baseline", "target", "result")]
     lp = results.get("logpipe")
@@ -231,6 +270,32 @@ def table(results: dict[str, Any]) -> str:
                     _mark(t["added_mb"]) if row["judged"] else "",
                 )
             )
+    pv = results.get("preview")
+    if pv:
+        rows += _preview_rows(pv)
+    ff = results.get("firstframe")
+    if ff:
+        t = ff["targets"]
+        rows.append(
+            (
+                f"firstframe ezpz-tui ({ff['terminal']})",
+                f"{ff['ours_median_s'] * 1000:.0f} ms to {ff['marker']!r}",
+                f"minimal Textual app: {ff['base_median_s'] * 1000:.0f} ms",
+                f"x{ff['ratio']:.2f}",
+                f"<= {t['ratio']['target']:g}x",
+                _mark(t["ratio"]),
+            )
+        )
+        rows.append(
+            (
+                "  torch/wandb/mpi4py imported",
+                str(ff["heavy_imports"]),
+                "",
+                "",
+                "none",
+                _mark(t["heavy_imports"]),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -258,12 +323,16 @@ def _missed(results: dict[str, Any]) -> list[str]:
                     for k, t in row["targets"].items()
                     if not t["pass"]
                 ]
+    for name in ("preview", "firstframe"):
+        found = results.get(name)
+        if found:
+            missed += [f"{name} {k}" for k, t in found["targets"].items() if not t["pass"]]
     return missed
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the ezpz-tui benchmarks.")
-    parser.add_argument("--only", choices=["logpipe", "livepipe", "overhead"], action="append")
+    parser.add_argument("--only", choices=BENCHMARKS, action="append")
     parser.add_argument(
         "--quick", action="store_true", help="small inputs, one repeat: a smoke run (< 1 min)"
     )
@@ -276,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON")
     args = parser.parse_args(argv)
-    which = args.only or ["logpipe", "livepipe", "overhead"]
+    which = args.only or list(BENCHMARKS)
 
     def log(text: str) -> None:
         print(text, flush=True)
@@ -298,6 +367,12 @@ def main(argv: list[str] | None = None) -> int:
             log=log,
         ),
         "overhead": lambda: overhead.run(2 if quick else overhead.REPEATS, log=log),
+        "preview": lambda: preview.run(
+            QUICK["keystrokes"] if quick else preview.KEYSTROKES, log=log
+        ),
+        "firstframe": lambda: firstframe.run(
+            QUICK["frame_runs"] if quick else firstframe.RUNS, log=log
+        ),
     }
     failed: list[str] = []
     for name, bench in benchmarks.items():

@@ -1,48 +1,177 @@
-"""The interactive console. For now: the detected job and the launch plan.
+"""The console app: wires screens, global keys, themes and config, nothing else.
 
-The console issue replaces this with the job view, command editor and log panes;
-the plan it shows is the same ``LaunchPlan`` that ``--dry-run`` prints.
+State shared by the views lives in three reactives: ``planner`` (the detected
+job, ready to plan forms), ``preview`` (the launch form's current plan) and
+``detect_error``. Discovery runs in a worker, so the first frame never waits for
+``nvidia-smi`` or ``mpirun --version``.
 """
 
 from __future__ import annotations
 
-import shlex
-from typing import ClassVar
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, ClassVar
 
-from textual.app import App, ComposeResult
-from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Static
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.dom import DOMNode
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.theme import Theme
+from textual.worker import Worker, WorkerState
 
-from ezpz_core.launch.plan import LaunchPlan
-from ezpz_tui.report import plan_lines
+from ezpz_core.errors import EzpzError
+from ezpz_tui.config import ConfigError
+from ezpz_tui.messages import DetectFailed, JobDetected
+from ezpz_tui.screens.launch import LaunchScreen
+from ezpz_tui.surroundings import Surroundings
+from ezpz_tui.theming import DEFAULT_THEME, load_themes
+
+if TYPE_CHECKING:
+    from ezpz_tui.preview import Planner, Preview
+
+# Fallbacks for our theme variables, so Textual's built-in themes work too.
+THEME_VARIABLE_DEFAULTS = {
+    "argv-launcher": "#4EA8DE",
+    "argv-flag": "#B48EAD",
+    "argv-wrapper": "#7B8494",
+    "argv-command": "#6CC08B",
+}
+
+
+def _job_screen() -> Screen[None]:
+    """The job view, imported when first opened (the first frame is the launch view)."""
+    from ezpz_tui.screens.job import JobScreen
+
+    return JobScreen()
 
 
 class EzpzApp(App[None]):
-    """Shows one plan: job facts, warnings and the exact command."""
-
     CSS_PATH = "app.tcss"
     TITLE = "ezpz-tui"
-    BINDINGS: ClassVar[list[Binding]] = [Binding("q", "quit", "Quit", priority=True)]
+    MODES: ClassVar[dict[str, Callable[[], Screen[None]]]] = {  # type: ignore[assignment]
+        "launch": LaunchScreen,
+        "job": _job_screen,
+    }
+    DEFAULT_MODE = "launch"
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f2", "switch_mode('launch')", "Launch", tooltip="The launch form and preview"),
+        Binding("f3", "switch_mode('job')", "Job", tooltip="Hosts, checks and environment"),
+        Binding("f1,question_mark", "help", "Help", tooltip="Every key (? outside a text field)"),
+        Binding("ctrl+t", "change_theme", "Theme", show=False, tooltip="Pick a theme"),
+        Binding("q", "quit", "Quit", tooltip="Quit (ctrl+q works in any field)"),
+    ]
 
-    def __init__(self, plan: LaunchPlan) -> None:
+    planner: reactive[Planner | None] = reactive(None, init=False)
+    # always_update: a re-check gives an equal preview, and the job view must still re-run
+    preview: reactive[Preview | None] = reactive(None, init=False, always_update=True)
+    detect_error: reactive[str | None] = reactive(None, init=False)
+
+    def __init__(self, surroundings: Surroundings) -> None:
         super().__init__()
-        self.plan = plan
+        self.surroundings = surroundings
+        loaded = load_themes()
+        self.theme_problems = loaded.problems
+        for theme in loaded.themes:
+            self.register_theme(theme)
+        self.theme = self._saved_theme()
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        with VerticalScroll(id="plan"):
-            yield DataTable(id="facts", show_cursor=False, zebra_stripes=True)
-            if self.plan.warnings:
-                text = "\n".join(f"! {w}" for w in self.plan.warnings)
-                yield Static(text, id="warnings", markup=False)
-            yield Static("command", classes="heading")
-            yield Static(shlex.join(self.plan.argv), id="argv", markup=False)
-        yield Footer()
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return {**super().get_theme_variable_defaults(), **THEME_VARIABLE_DEFAULTS}
+
+    def _saved_theme(self) -> str:
+        try:
+            saved = self.surroundings.config.settings().get("theme")
+        except ConfigError as exc:
+            self.theme_problems.append(str(exc))
+            saved = None
+        if isinstance(saved, str) and saved in self.available_themes:
+            return saved
+        return DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
 
     def on_mount(self) -> None:
-        self.sub_title = "launch plan"
-        table = self.query_one("#facts", DataTable)
-        table.add_columns("fact", "value")
-        for key, value in plan_lines(self.plan):
-            table.add_row(key, value)
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
+        for problem in self.theme_problems:
+            self.notify(problem, severity="warning")
+        self.call_after_refresh(self.action_detect)  # paint first, then discover
+
+    def _remember_theme(self, theme: Theme) -> None:
+        try:
+            self.surroundings.config.save_setting("theme", theme.name)
+        except ConfigError as exc:
+            self.notify(str(exc), severity="warning")
+
+    # discovery --------------------------------------------------------------
+    def action_detect(self) -> None:
+        self.detect()
+
+    @work(thread=True, exclusive=True, group="detect", exit_on_error=False, description="detect")
+    def detect(self) -> None:
+        try:
+            job = self.surroundings.detect()
+        except EzpzError as exc:
+            self.post_message(DetectFailed(str(exc)))
+            return
+        self.post_message(JobDetected(job, self.surroundings.planner(job)))
+
+    @on(JobDetected)
+    def job_detected(self, message: JobDetected) -> None:
+        self.detect_error = None
+        self.planner = message.planner
+
+    @on(DetectFailed)
+    def detect_failed(self, message: DetectFailed) -> None:
+        self.detect_error = message.error
+
+    @on(Worker.StateChanged)
+    def worker_failed(self, event: Worker.StateChanged) -> None:
+        """A bug in a worker is a notification, never a traceback over the screen."""
+        if event.state is WorkerState.ERROR:
+            error = event.worker.error
+            self.notify(
+                f"{event.worker.description} failed: {type(error).__name__}: {error}",
+                severity="error",
+                timeout=10,
+            )
+
+    # keys and commands ------------------------------------------------------
+    def key_rows(self) -> list[tuple[str, str]]:
+        """(key, description) for every binding active on the current screen."""
+        screen = self.screen
+        ours: dict[str, tuple[str, str]] = {}
+        widget: dict[str, tuple[str, str]] = {}
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            if binding.system or not binding.description or binding.action.startswith("app.focus"):
+                continue
+            rows = ours if active.node in (self, screen) else widget
+            text = binding.tooltip or binding.description
+            rows.setdefault(binding.action, (self.get_key_display(binding) or key, text))
+        ours.setdefault("quit-q", ("q", "Quit (outside a text field; ctrl+q anywhere)"))
+        return [*ours.values(), *widget.values()]
+
+    def action_help(self) -> None:
+        from ezpz_tui.screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            return
+        view = "launch" if isinstance(self.screen, LaunchScreen) else "job"
+        self.push_screen(HelpScreen(view, self.key_rows()))
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        seen = {"Quit", "Theme", "Keys", "Screenshot", "Maximize", "Minimize"}
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if binding.system or not binding.description or binding.description in seen:
+                continue
+            seen.add(binding.description)
+            key = self.get_key_display(binding)
+            action = binding.action
+            namespace = active.node
+
+            async def run(action: str = action, node: DOMNode = namespace) -> None:
+                await self.run_action(action, node)
+
+            yield SystemCommand(binding.description, f"{binding.tooltip} ({key})", run)

@@ -386,11 +386,16 @@ def _headless(args: argparse.Namespace, command: list[str]) -> int:
 
 
 def _interactive(args: argparse.Namespace, command: list[str]) -> int:
+    """The console, its form filled from the flags; a wrong value shows beside its field."""
+    from ezpz_tui.form import form_from_request
+    from ezpz_tui.surroundings import real_surroundings
 
-    plan = _plan(args, command)
+    request = _request(args, command)
+    form = form_from_request(request, args.filter_profile)
+    surroundings = real_surroundings(form, _scheduler(args), args.machine)
     from ezpz_tui.app import EzpzApp  # Textual is imported only here
 
-    EzpzApp(plan).run()
+    EzpzApp(surroundings).run()
     return 0
 
 

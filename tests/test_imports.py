@@ -120,3 +120,31 @@ def test_a_headless_run_with_metrics_and_charts_loads_no_ui_or_training_stack(
     assert "ezpz_core.run.metricwatch" in modules
     assert "plotext" in modules  # the chart was drawn
     assert heavy_in(modules) == []
+
+
+def test_the_console_running_loads_no_training_stack(tmp_path: Path) -> None:
+    """The console, started for real (headless), with discovery and a plan done,
+    imports Textual but not torch, wandb or mpi4py."""
+    code = """
+        import asyncio
+        from ezpz_tui.app import EzpzApp
+        from ezpz_tui.config import ConsoleConfig
+        from ezpz_tui.surroundings import Surroundings
+        from pathlib import Path
+        import os
+
+        async def main():
+            s = Surroundings(env=dict(os.environ), config=ConsoleConfig(Path("cfg")), cwd=".")
+            app = EzpzApp(s)
+            async with app.run_test() as pilot:
+                for _ in range(3):
+                    await app.workers.wait_for_complete()
+                    await pilot.pause()
+                assert app.preview is not None and app.preview.plan is not None
+
+        asyncio.run(main())
+    """
+    modules = loaded_modules(code, tmp_path)
+    assert "ezpz_tui.screens.launch" in modules
+    assert "textual" in modules
+    assert [m for m in heavy_in(modules) if m.split(".")[0] != "textual"] == []

@@ -1,0 +1,33 @@
+"""Messages that cross the console's screens: discovery and planning results.
+
+Workers post these (``post_message`` is the thread-safe way in); handlers on the
+app and screens turn them into state. Widget-local messages live in their widget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from textual.message import Message
+
+if TYPE_CHECKING:
+    from ezpz_core.job import Job
+    from ezpz_tui.preview import Planner, Preview
+
+
+@dataclass
+class JobDetected(Message):
+    job: Job
+    planner: Planner
+
+
+@dataclass
+class DetectFailed(Message):
+    error: str
+
+
+@dataclass
+class PreviewReady(Message):
+    preview: Preview
+    generation: int  # the form state it answers; older ones are dropped

@@ -1,0 +1,98 @@
+"""Small modal dialogs: a name, one choice from a list, a file.
+
+Each is a ``ModalScreen[str | None]``: it returns the answer, or None on escape.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DirectoryTree, Input, Label, OptionList
+from textual.widgets.option_list import Option
+
+
+class _Dialog(ModalScreen[str | None]):
+    CSS_PATH = "dialogs.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class NameDialog(_Dialog):
+    """Ask for a name; ``check`` returns an error message for a name it refuses."""
+
+    def __init__(self, title: str, placeholder: str = "", value: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.placeholder = placeholder
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Input(self.value, placeholder=self.placeholder, id="name", compact=True)
+            yield Label("enter to accept, escape to cancel", classes="dialog-hint")
+
+    @on(Input.Submitted)
+    def accept(self, event: Input.Submitted) -> None:
+        name = event.value.strip()
+        if name:
+            self.dismiss(name)
+
+
+class ChooseDialog(_Dialog):
+    """Pick one of ``choices`` ((label, value) pairs)."""
+
+    def __init__(self, title: str, choices: list[tuple[str, str]], empty: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.choices = choices
+        self.empty = empty
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            if self.choices:
+                options = [Option(label, id=str(i)) for i, (label, _) in enumerate(self.choices)]
+                yield OptionList(*options, id="choices")
+            else:
+                yield Label(self.empty, classes="dialog-hint")
+            yield Label("enter to choose, escape to cancel", classes="dialog-hint")
+
+    @on(OptionList.OptionSelected)
+    def chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.choices[int(event.option.id or 0)][1])
+
+
+class FilePicker(_Dialog):
+    """Browse for a file from ``start``; the path can also be typed."""
+
+    def __init__(self, start: str) -> None:
+        super().__init__()
+        self.start = Path(start)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog -tall"):
+            yield Label("hostfile: choose a file, or type its path", classes="dialog-title")
+            yield Input(placeholder="path, then enter", id="path", compact=True)
+            yield DirectoryTree(self.start, id="tree")
+            yield Label("enter to choose, escape to cancel", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.query_one(DirectoryTree).focus()
+
+    @on(DirectoryTree.FileSelected)
+    def file_chosen(self, event: DirectoryTree.FileSelected) -> None:
+        self.dismiss(str(event.path))
+
+    @on(Input.Submitted, "#path")
+    def path_typed(self, event: Input.Submitted) -> None:
+        if event.value.strip():
+            self.dismiss(event.value.strip())
