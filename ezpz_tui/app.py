@@ -145,11 +145,20 @@ class EzpzApp(App[None]):
             binding = active.binding
             if binding.system or not binding.description or binding.action.startswith("app.focus"):
                 continue
+            if not self._is_ours(active.node, binding.action):
+                continue
             rows = ours if active.node in (self, screen) else widget
             text = binding.tooltip or binding.description
             rows.setdefault(binding.action, (self.get_key_display(binding) or key, text))
         ours.setdefault("quit-q", ("q", "Quit (outside a text field; ctrl+q anywhere)"))
         return [*ours.values(), *widget.values()]
+
+    def _is_ours(self, node: DOMNode, action: str) -> bool:
+        """Bindings of the app, the screen and our widgets; not Textual's widget
+        internals (an Input's cursor keys), nor the key of the view already shown."""
+        if action == f"switch_mode('{self.current_mode}')":
+            return False
+        return node in (self, self.screen) or type(node).__module__.startswith("ezpz_tui.")
 
     def action_help(self) -> None:
         from ezpz_tui.screens.help import HelpScreen
@@ -165,6 +174,8 @@ class EzpzApp(App[None]):
         for active in screen.active_bindings.values():
             binding = active.binding
             if binding.system or not binding.description or binding.description in seen:
+                continue
+            if not self._is_ours(active.node, binding.action):
                 continue
             seen.add(binding.description)
             key = self.get_key_display(binding)

@@ -21,6 +21,7 @@ from ezpz_core.kinds import LauncherChoice, RankIO, SchedulerKind
 if TYPE_CHECKING:  # imported only when a command needs them (start-up stays small)
     from ezpz_core.launch.plan import LaunchPlan
     from ezpz_core.launch.request import LaunchRequest
+    from ezpz_tui.form import LaunchForm
 
 EXAMPLES = """\
 examples:
@@ -385,14 +386,19 @@ def _headless(args: argparse.Namespace, command: list[str]) -> int:
     return run_headless(plan, options, display)
 
 
+def console_form(args: argparse.Namespace, command: list[str]) -> LaunchForm:
+    """The launch form the flags fill in (``--no-filter`` is the filter profile none)."""
+    from ezpz_tui.form import form_from_request
+
+    profile = "none" if args.no_filter else args.filter_profile
+    return form_from_request(_request(args, command), profile)
+
+
 def _interactive(args: argparse.Namespace, command: list[str]) -> int:
     """The console, its form filled from the flags; a wrong value shows beside its field."""
-    from ezpz_tui.form import form_from_request
     from ezpz_tui.surroundings import real_surroundings
 
-    request = _request(args, command)
-    form = form_from_request(request, args.filter_profile)
-    surroundings = real_surroundings(form, _scheduler(args), args.machine)
+    surroundings = real_surroundings(console_form(args, command), _scheduler(args), args.machine)
     from ezpz_tui.app import EzpzApp  # Textual is imported only here
 
     EzpzApp(surroundings).run()

@@ -57,10 +57,10 @@ class FieldSpec:
 
 
 FIELD_SPECS: tuple[FieldSpec, ...] = (
-    FieldSpec("np", "np", "from the job", "total ranks (-n)"),
-    FieldSpec("ppn", "ppn", "accelerators per host", "ranks per host (--ppn)"),
-    FieldSpec("nhosts", "nhosts", "all of the job's", "hosts to use (--nhosts)"),
-    FieldSpec("hostfile", "hostfile", "the job's (ctrl+b to browse)", "--hostfile FILE"),
+    FieldSpec("np", "np", "hosts x ppn", "total ranks (-n)"),
+    FieldSpec("ppn", "ppn", "accelerators per host, else 1", "ranks per host (--ppn)"),
+    FieldSpec("nhosts", "nhosts", "all there are", "hosts to use (--nhosts)"),
+    FieldSpec("hostfile", "hostfile", "the job's, if any (ctrl+b browses)", "--hostfile FILE"),
     FieldSpec("cpu_bind", "cpu-bind", "CPU_BIND, else the machine's", "--cpu-bind"),
     FieldSpec("launcher", "launcher", "", "--launcher"),
     FieldSpec("rank_io", "rank I/O", "", "--rank-io"),

@@ -50,8 +50,8 @@ def filter_hosts(rows: list[HostRow], query: str) -> tuple[list[HostRow], str | 
     if is_expression(text):
         try:
             wanted = set(expand_nodelist(text, "the search"))
-        except UsageError as exc:
-            return [], str(exc)
+        except UsageError:
+            return [], f"{text!r} is not a valid hostlist (e.g. nid[001-004,010])"
         shorts = {short_name(w) for w in wanted}
         return [r for r in rows if r.host in wanted or short_name(r.host) in shorts], None
     lowered = text.lower()

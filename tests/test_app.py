@@ -679,3 +679,47 @@ def test_no_color_turns_colour_off(config: Path, monkeypatch: pytest.MonkeyPatch
 def test_colour_is_on_without_no_color(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NO_COLOR", raising=False)
     assert not EzpzApp(laptop(config)).no_color
+
+
+async def test_the_file_picker_opens_when_the_working_directory_is_gone(config: Path) -> None:
+    """The fixtures' working directory does not exist: the picker starts at home, and
+    escape brings the form back (it crashed the console once)."""
+    from ezpz_tui.screens.dialogs import FilePicker
+
+    app = EzpzApp(perlmutter(config))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+b")
+        await pilot.pause()
+        assert isinstance(app.screen, FilePicker)
+        assert app.screen.start.is_dir()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, LaunchScreen)
+        assert app.is_running
+
+
+async def test_an_unknown_filter_profile_from_the_flags_shows_its_error(config: Path) -> None:
+    app = EzpzApp(laptop(config, form=LaunchForm(filter_profile="bogus")))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert "unknown filter profile 'bogus'" in shown(app, "#error-filter_profile")
+        assert app.preview is not None and app.preview.plan is None
+
+
+@pytest.mark.parametrize(
+    ("flags", "profile"),
+    [([], ""), (["--no-filter"], "none"), (["--filter-profile", "aurora"], "aurora")],
+)
+def test_the_flags_fill_the_console_form(flags: list[str], profile: str) -> None:
+    from ezpz_tui.cli import build_parser, console_form, split_argv
+
+    parser = build_parser()
+    ours, command = split_argv(parser, [*flags, "-n", "8", "--ppn", "4", "--", "python3", "t.py"])
+    form = console_form(parser.parse_args(ours), command)
+    assert (form.np, form.ppn, form.command, form.filter_profile) == (
+        "8",
+        "4",
+        "python3 t.py",
+        profile,
+    )

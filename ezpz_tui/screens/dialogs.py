@@ -21,8 +21,13 @@ class _Dialog(ModalScreen[str | None]):
     CSS_PATH = "dialogs.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
+    def answer(self, value: str | None) -> None:
+        """Dismiss once: a second event (a double enter) must not pop another screen."""
+        if self.is_current:
+            self.dismiss(value)
+
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        self.answer(None)
 
 
 class NameDialog(_Dialog):
@@ -44,7 +49,7 @@ class NameDialog(_Dialog):
     def accept(self, event: Input.Submitted) -> None:
         name = event.value.strip()
         if name:
-            self.dismiss(name)
+            self.answer(name)
 
 
 class ChooseDialog(_Dialog):
@@ -68,7 +73,7 @@ class ChooseDialog(_Dialog):
 
     @on(OptionList.OptionSelected)
     def chosen(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(self.choices[int(event.option.id or 0)][1])
+        self.answer(self.choices[int(event.option.id or 0)][1])
 
 
 class FilePicker(_Dialog):
@@ -76,7 +81,9 @@ class FilePicker(_Dialog):
 
     def __init__(self, start: str) -> None:
         super().__init__()
-        self.start = Path(start)
+        # a working directory that was removed (or a stale one) must not break the picker
+        candidates = (Path(start), Path.home(), Path("/"))
+        self.start = next(p for p in candidates if p.is_dir())
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog -tall"):
@@ -90,9 +97,9 @@ class FilePicker(_Dialog):
 
     @on(DirectoryTree.FileSelected)
     def file_chosen(self, event: DirectoryTree.FileSelected) -> None:
-        self.dismiss(str(event.path))
+        self.answer(str(event.path))
 
     @on(Input.Submitted, "#path")
     def path_typed(self, event: Input.Submitted) -> None:
         if event.value.strip():
-            self.dismiss(event.value.strip())
+            self.answer(event.value.strip())

@@ -37,6 +37,8 @@ class Choice(Static, can_focus=True):
             return self.choice
 
     def __init__(self, options: list[tuple[str, str]], value: str, id: str | None = None) -> None:
+        if value and value not in [v for _, v in options]:
+            options = [*options, (value, value)]  # a bad flag stays, so its error shows
         values = [v for _, v in options]
         chosen = value if value in values else values[0]
         label = next(text for text, v in options if v == chosen)

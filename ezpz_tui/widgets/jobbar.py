@@ -46,7 +46,8 @@ def job_summary(job: Job | None, preview: Preview | None, error: str | None) -> 
             if plan.warnings:
                 words.append(f"{len(plan.warnings)} warning(s)")
                 level = "warning"
-    return " · ".join(words), level
+    # break lines only between phrases: "rank I/O label" stays whole
+    return " · ".join(w.replace(" ", "\u00a0") for w in words), level
 
 
 class JobBar(Static):
