@@ -59,6 +59,21 @@ def aurora_hosts(count: int) -> tuple[str, ...]:
     return tuple(names[:count])
 
 
+def _place(
+    env: dict[str, str], config: Path, form: LaunchForm | None, **facts: object
+) -> Surroundings:
+    """What every emulated place shares: its config dir, working directory and Python."""
+    return Surroundings(
+        env=env,
+        config=ConsoleConfig(config),
+        cwd=CWD,
+        python=PYTHON,
+        form=form or LaunchForm(),
+        run_tool=no_tools,
+        **facts,  # type: ignore[arg-type]
+    )
+
+
 def aurora(config: Path, form: LaunchForm | None = None, hosts: int = 2) -> Surroundings:
     """An interactive Aurora PBS job on 2 nodes (AUR2 of the reference), on its first node."""
     names = AURORA_HOSTS if hosts == 2 else aurora_hosts(hosts)
@@ -74,16 +89,13 @@ def aurora(config: Path, form: LaunchForm | None = None, hosts: int = 2) -> Surr
         "ZE_FLAT_DEVICE_HIERARCHY": "FLAT",
         "WANDB_API_KEY": "not-a-real-key-0123456789",
     }
-    return Surroundings(
-        env=env,
-        config=ConsoleConfig(config),
-        cwd=CWD,
-        python=PYTHON,
-        form=form or LaunchForm(),
+    return _place(
+        env,
+        config,
+        form,
         hostname=names[0].split(".")[0],
         context=Context(pbs_aux_dir=str(nodefile.parent)),
         probe=PalsProbe(found={"mpiexec": "mpiexec"}),
-        run_tool=no_tools,
         cpus=104,
     )
 
@@ -100,16 +112,13 @@ def perlmutter(config: Path, form: LaunchForm | None = None) -> Surroundings:
         "NERSC_HOST": "perlmutter",
         "MASTER_PORT": "29500",
     }
-    return Surroundings(
-        env=env,
-        config=ConsoleConfig(config),
-        cwd=CWD,
-        python=PYTHON,
-        form=form or LaunchForm(),
+    return _place(
+        env,
+        config,
+        form,
         hostname="nid001000",
         machine="perlmutter",
         probe=FakeProbe(found={"srun": "srun"}),
-        run_tool=no_tools,
         cpus=64,
     )
 
@@ -119,15 +128,12 @@ def laptop(config: Path, form: LaunchForm | None = None) -> Surroundings:
     from tests.fakes import OPENMPI_VERSION
 
     env = {"PATH": "/usr/bin:/bin", "HOME": "/home/user"}
-    return Surroundings(
-        env=env,
-        config=ConsoleConfig(config),
-        cwd=CWD,
-        python=PYTHON,
-        form=form or LaunchForm(),
+    return _place(
+        env,
+        config,
+        form,
         hostname="laptop",
         probe=FakeProbe(found={"mpirun": "mpirun"}, versions={"mpirun": OPENMPI_VERSION}),
-        run_tool=no_tools,
         cpus=8,
     )
 
