@@ -8,12 +8,12 @@ job, ready to plan forms), ``preview`` (the launch form's current plan) and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.app import App, SystemCommand
-from textual.binding import Binding, BindingType
+from textual.binding import ActiveBinding, Binding, BindingType
 from textual.dom import DOMNode
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -136,29 +136,34 @@ class EzpzApp(App[None]):
             )
 
     # keys and commands ------------------------------------------------------
+    def our_bindings(self, screen: Screen[object]) -> Iterator[ActiveBinding]:
+        """The bindings active on ``screen`` that help and the palette list: those of
+        the app, the screen and our widgets with a description; not Textual's widget
+        internals (an Input's cursor keys), nor the key of the view already shown."""
+        here = f"switch_mode('{self.current_mode}')"
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if binding.system or not binding.description or binding.action == here:
+                continue
+            if binding.action.startswith("app.focus"):
+                continue
+            node = active.node
+            if node in (self, screen) or type(node).__module__.startswith("ezpz_tui."):
+                yield active
+
     def key_rows(self) -> list[tuple[str, str]]:
-        """(key, description) for every binding active on the current screen."""
+        """(key, description) for the help screen: the app's and the view's keys
+        first, then those of our widgets."""
         screen = self.screen
         ours: dict[str, tuple[str, str]] = {}
         widget: dict[str, tuple[str, str]] = {}
-        for key, active in screen.active_bindings.items():
+        for active in self.our_bindings(screen):
             binding = active.binding
-            if binding.system or not binding.description or binding.action.startswith("app.focus"):
-                continue
-            if not self._is_ours(active.node, binding.action):
-                continue
             rows = ours if active.node in (self, screen) else widget
             text = binding.tooltip or binding.description
-            rows.setdefault(binding.action, (self.get_key_display(binding) or key, text))
+            rows.setdefault(binding.action, (self.get_key_display(binding), text))
         ours.setdefault("quit-q", ("q", "Quit (outside a text field; ctrl+q anywhere)"))
         return [*ours.values(), *widget.values()]
-
-    def _is_ours(self, node: DOMNode, action: str) -> bool:
-        """Bindings of the app, the screen and our widgets; not Textual's widget
-        internals (an Input's cursor keys), nor the key of the view already shown."""
-        if action == f"switch_mode('{self.current_mode}')":
-            return False
-        return node in (self, self.screen) or type(node).__module__.startswith("ezpz_tui.")
 
     def action_help(self) -> None:
         from ezpz_tui.screens.help import HelpScreen
@@ -171,18 +176,14 @@ class EzpzApp(App[None]):
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         seen = {"Quit", "Theme", "Keys", "Screenshot", "Maximize", "Minimize"}
-        for active in screen.active_bindings.values():
+        for active in self.our_bindings(screen):
             binding = active.binding
-            if binding.system or not binding.description or binding.description in seen:
-                continue
-            if not self._is_ours(active.node, binding.action):
+            if binding.description in seen:
                 continue
             seen.add(binding.description)
             key = self.get_key_display(binding)
-            action = binding.action
-            namespace = active.node
 
-            async def run(action: str = action, node: DOMNode = namespace) -> None:
+            async def run(action: str = binding.action, node: DOMNode = active.node) -> None:
                 await self.run_action(action, node)
 
             yield SystemCommand(binding.description, f"{binding.tooltip} ({key})", run)

@@ -72,23 +72,23 @@ def argv_parts(plan: LaunchPlan) -> list[tuple[str, Part]]:
 
 
 class HostfileCache:
-    """Parsed hostfiles by (path, size, mtime): re-read only when the file changes."""
+    """The last hostfile parsed, re-read only when its path, size or mtime changes
+    (a form names one hostfile at a time)."""
 
     def __init__(self) -> None:
-        self._entries: dict[str, tuple[tuple[int, int], Hostfile]] = {}
+        self._last: tuple[str, tuple[int, int], Hostfile] | None = None
 
     def read(self, path: str) -> Hostfile:
         full = os.path.expanduser(path)
         try:
             stat = os.stat(full)
-            key = (stat.st_size, stat.st_mtime_ns)
         except OSError:
             return read_hostfile(full)  # raises the error that names the problem
-        cached = self._entries.get(full)
-        if cached and cached[0] == key:
-            return cached[1]
+        key = (stat.st_size, stat.st_mtime_ns)
+        if self._last and self._last[:2] == (full, key):
+            return self._last[2]
         parsed = read_hostfile(full)
-        self._entries = {full: (key, parsed)}  # one file at a time is all a form needs
+        self._last = (full, key, parsed)
         return parsed
 
 

@@ -62,19 +62,23 @@ def format_plan(plan: LaunchPlan) -> str:
     return "\n".join(out)
 
 
-_MARK = {Status.OK: "ok", Status.WARN: "warn", Status.ERROR: "ERROR"}
+STATUS_MARK = {Status.OK: "ok", Status.WARN: "warn", Status.ERROR: "ERROR"}
+
+
+def totals_line(checks: list[Check]) -> str:
+    errors = sum(c.status is Status.ERROR for c in checks)
+    warns = sum(c.status is Status.WARN for c in checks)
+    return f"{errors} error(s), {warns} warning(s)"
 
 
 def format_checks(job: Job, plan: LaunchPlan | None, checks: list[Check]) -> str:
     out = ["ezpz-tui check", *_table(plan_lines(plan) if plan else job_lines(job)), "checks:"]
     width = max(len(c.name) for c in checks)
     for check in checks:
-        out.append(f"  {_MARK[check.status]:<5} {check.name:<{width}}  {check.detail}")
+        out.append(f"  {STATUS_MARK[check.status]:<5} {check.name:<{width}}  {check.detail}")
         if check.remedy and check.status is not Status.OK:
             out.append(f"  {'':<5} {'':<{width}}  fix: {check.remedy}")
-    errors = sum(c.status is Status.ERROR for c in checks)
-    warns = sum(c.status is Status.WARN for c in checks)
-    out.append(f"{errors} error(s), {warns} warning(s)")
+    out.append(totals_line(checks))
     if plan is not None:
         out.append("command:")
         out.append(shlex.join(plan.argv))

@@ -723,3 +723,36 @@ def test_the_flags_fill_the_console_form(flags: list[str], profile: str) -> None
         "python3 t.py",
         profile,
     )
+
+
+async def test_the_job_view_catches_up_with_edits_made_while_it_was_hidden(
+    config: Path, tmp_path: Path
+) -> None:
+    hostfile = tmp_path / "hosts"
+    hostfile.write_text("nid001001\n")
+    app = EzpzApp(perlmutter(config))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("f3")
+        await settle(app, pilot)
+        assert len(job_screen(app).query_one(HostsTable).rows) == 2
+        await pilot.press("f2")
+        await settle(app, pilot)
+        await paste_into(app, pilot, "#field-hostfile", str(hostfile))
+        await pilot.press("f3")
+        await settle(app, pilot)
+        assert [r.host for r in job_screen(app).query_one(HostsTable).rows] == ["nid001001"]
+        assert shown(app, "#hostfile") == f"hostfile: {hostfile} (from the launch form)"
+
+
+async def test_a_corrupt_settings_file_starts_with_the_default_theme_and_says_so(
+    config: Path,
+) -> None:
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "settings.toml").write_text("theme = [unclosed\n")
+    app = EzpzApp(laptop(config))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.theme == "ezpz-dark"
+        messages = [n.message for n in app._notifications]
+        assert any("settings.toml" in m for m in messages), messages

@@ -21,16 +21,13 @@ from ezpz_core.job import Job
 from ezpz_tui.envview import launcher_env
 from ezpz_tui.hostsearch import HostRow, filter_hosts, host_rows
 from ezpz_tui.preview import Planner, Preview
+from ezpz_tui.report import STATUS_MARK, totals_line
 from ezpz_tui.screens.base import ConsoleScreen
 from ezpz_tui.widgets.hosts_table import HostsTable, header_line
 from ezpz_tui.widgets.jobbar import JobBar
 from ezpz_tui.widgets.keybar import KeyBar
 
-MARKS = {
-    Status.OK: ("ok", "green"),
-    Status.WARN: ("warn", "yellow"),
-    Status.ERROR: ("ERROR", "red"),
-}
+COLOURS = {Status.OK: "green", Status.WARN: "yellow", Status.ERROR: "red"}
 
 
 def hostfile_line(job: Job, preview: Preview | None) -> str:
@@ -53,15 +50,12 @@ def checks_text(checks: list[Check]) -> Text:
     width = max((len(c.name) for c in checks), default=4)
     text = Text()
     for check in checks:
-        mark, colour = MARKS[check.status]
-        text.append(f"{mark:<5} ", style=f"bold {colour}")
+        text.append(f"{STATUS_MARK[check.status]:<5} ", style=f"bold {COLOURS[check.status]}")
         text.append(f"{check.name:<{width}}  ", style="bold")
         text.append(check.detail + "\n")
         if check.remedy and check.status is not Status.OK:
             text.append(f"{'':<5} {'':<{width}}  fix: {check.remedy}\n", style="italic")
-    errors = sum(c.status is Status.ERROR for c in checks)
-    warns = sum(c.status is Status.WARN for c in checks)
-    text.append(f"{errors} error(s), {warns} warning(s) · r re-runs the checks")
+    text.append(f"{totals_line(checks)} · r re-runs the checks")
     return text
 
 
@@ -78,9 +72,8 @@ class JobScreen(ConsoleScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.planner: Planner | None = None
-        self.preview: Preview | None = None
         self.rows: list[HostRow] = []
+        self._stale = False  # a preview arrived while another view was shown
 
     def compose(self) -> ComposeResult:
         yield JobBar()
@@ -107,7 +100,6 @@ class JobScreen(ConsoleScreen):
         self.watch(self.app, "preview", self._preview_changed)
 
     def _planner_changed(self, planner: Planner | None) -> None:
-        self.planner = planner
         if planner is None:
             return
         table = self.query_one("#env-table", DataTable)
@@ -118,8 +110,13 @@ class JobScreen(ConsoleScreen):
             table.add_row("(none)", "no PBS_*, SLURM_*, OMPI_*, PMI_*, MASTER_* ... variables")
 
     def _preview_changed(self, preview: Preview | None) -> None:
-        self.preview = preview
-        planner = self.planner
+        # Keystrokes in the launch view change the preview; the hosts, hostfile and
+        # checks are redrawn when this view is shown, not on every keystroke.
+        if not self.is_current:
+            self._stale = True
+            return
+        self._stale = False
+        planner = self.console.planner
         if planner is None or preview is None:
             return
         self.query_one(JobBar).show(planner.job, preview, None)
@@ -127,6 +124,10 @@ class JobScreen(ConsoleScreen):
         self.rows = host_rows(planner.job, preview.plan, preview.user_hostfile)
         self.apply_search()
         self.run_checks(planner, preview)
+
+    def on_screen_resume(self) -> None:
+        if self._stale:
+            self._preview_changed(self.console.preview)
 
     @on(Input.Changed, "#host-search")
     def apply_search(self) -> None:

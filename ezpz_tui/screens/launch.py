@@ -9,7 +9,6 @@ the job view.
 
 from __future__ import annotations
 
-import shlex
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
@@ -29,9 +28,9 @@ from ezpz_tui.widgets.jobbar import JobBar
 from ezpz_tui.widgets.keybar import KeyBar
 
 if TYPE_CHECKING:
-    from ezpz_tui.preview import Planner, Preview
+    from ezpz_tui.preview import Planner
 
-SELECTS: dict[str, list[tuple[str, str]]] = {
+CHOICES: dict[str, list[tuple[str, str]]] = {
     "launcher": [(c.value, c.value) for c in LauncherChoice],
     "rank_io": [(r.value, r.value) for r in RankIO],
 }
@@ -62,9 +61,7 @@ class LaunchScreen(ConsoleScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.generation = 0
-        self.planner: Planner | None = None
-        self.preview: Preview | None = None
+        self.generation = 0  # of the form state last sent to the planner
 
     def compose(self) -> ComposeResult:
         form = self.surroundings.form
@@ -81,7 +78,7 @@ class LaunchScreen(ConsoleScreen):
 
     def _control(self, name: str, placeholder: str, form: LaunchForm, help: str) -> Input | Choice:
         value = getattr(form, name)
-        options = filter_choices() if name == "filter_profile" else SELECTS.get(name, [])
+        options = filter_choices() if name == "filter_profile" else CHOICES.get(name, [])
         if options:
             choice = Choice(options, value, id=f"field-{name}")
             choice.tooltip = f"{help}: left/right or space to change"
@@ -111,7 +108,6 @@ class LaunchScreen(ConsoleScreen):
         self.watch(self.app, "detect_error", self._detect_failed)
 
     def _planner_changed(self, planner: Planner | None) -> None:
-        self.planner = planner
         self.replan()
 
     def _detect_failed(self, error: str | None) -> None:
@@ -124,10 +120,11 @@ class LaunchScreen(ConsoleScreen):
         self.replan()
 
     def replan(self) -> None:
-        if self.planner is None:
+        planner = self.console.planner
+        if planner is None:
             return
         self.generation += 1
-        self.plan_form(self.planner, self.read_form(), self.generation)
+        self.plan_form(planner, self.read_form(), self.generation)
 
     @work(thread=True, exclusive=True, group="plan", exit_on_error=False, description="plan")
     def plan_form(self, planner: Planner, form: LaunchForm, generation: int) -> None:
@@ -138,14 +135,14 @@ class LaunchScreen(ConsoleScreen):
         if message.generation != self.generation:
             return  # an older keystroke's answer
         preview = message.preview
-        self.preview = preview
         for spec in FIELD_SPECS:
             error = preview.errors.get(spec.name, "")
             self.query_one(f"#error-{spec.name}", Label).update(error)
             self.query_one(f"#error-{spec.name}").set_class(bool(error), "-invalid")
             self.query_one(f"#label-{spec.name}").set_class(bool(error), "-invalid")
         self.query_one(ArgvPreview).show(preview)
-        self.query_one(JobBar).show(self.planner.job if self.planner else None, preview, None)
+        planner = self.console.planner
+        self.query_one(JobBar).show(planner.job if planner else None, preview, None)
         self.console.preview = preview
 
     # actions ----------------------------------------------------------------
@@ -154,11 +151,11 @@ class LaunchScreen(ConsoleScreen):
         return self.surroundings.config
 
     def action_copy_command(self) -> None:
-        plan = self.preview.plan if self.preview else None
-        if plan is None:
+        line = self.query_one(ArgvPreview).command_line
+        if not line:
             self.notify("nothing to copy: the form has an error", severity="warning")
             return
-        self.app.copy_to_clipboard(shlex.join(plan.argv))
+        self.app.copy_to_clipboard(line)
         self._remember()
         self.notify("command copied to the clipboard (OSC 52)")
 

@@ -39,11 +39,11 @@ class Choice(Static, can_focus=True):
     def __init__(self, options: list[tuple[str, str]], value: str, id: str | None = None) -> None:
         if value and value not in [v for _, v in options]:
             options = [*options, (value, value)]  # a bad flag stays, so its error shows
-        values = [v for _, v in options]
-        chosen = value if value in values else values[0]
+        self.options = options
+        self.values = [v for _, v in options]
+        chosen = value if value in self.values else self.values[0]
         label = next(text for text, v in options if v == chosen)
         super().__init__(f"< {label} >", id=id, markup=False)
-        self.options = options
         self.set_reactive(Choice.value, chosen)
 
     def _label(self) -> str:
@@ -53,15 +53,14 @@ class Choice(Static, can_focus=True):
         self.update(f"< {self._label()} >")
 
     def validate_value(self, value: str) -> str:
-        values = [v for _, v in self.options]
-        return value if value in values else self.value
+        return value if value in self.values else self.value
 
     def watch_value(self) -> None:
         self._show()
         self.post_message(self.Changed(self, self.value))
 
     def action_step(self, step: int) -> None:
-        values = [v for _, v in self.options]
+        values = self.values
         self.value = values[(values.index(self.value) + step) % len(values)]
 
     def on_click(self) -> None:
