@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from ezpz_core.run import store as store_module
 from ezpz_core.run.events import LAUNCHER, Line, RankExited
 from ezpz_core.run.store import AttemptStore, FirstError, RankStats, new_run_dir, write_json
 
@@ -88,8 +89,66 @@ def test_raw_bytes_go_to_combined_log_unchanged(store: AttemptStore) -> None:
     chunks = [b"@ezpz:0:o|hi\n", b"[1,1]<stdout>: 10%\r20%\r\n", b"bad \xff\xfe", b" tail"]
     for chunk in chunks:
         store.raw(chunk)
-    store.flush(wait=True)
+    store.flush(wait=True, final=True)  # final: the unfinished " tail" goes too
     assert (store.directory / "combined.log").read_bytes() == b"".join(chunks)
+
+
+# -- AttemptStore: combined.log line-aligned per stream -------------------------
+
+
+def combined(store: AttemptStore) -> bytes:
+    return (store.directory / "combined.log").read_bytes()
+
+
+def test_a_partial_line_waits_while_the_other_stream_s_lines_pass(store: AttemptStore) -> None:
+    store.raw(b"[1,0]<stdout>: half a", "stdout")
+    store.raw(b"[1,1]<stderr>: a whole line\n", "stderr")
+    store.flush(wait=True)
+    assert combined(store) == b"[1,1]<stderr>: a whole line\n"
+    store.raw(b" line\n[1,0]<stdout>: next\n", "stdout")
+    store.flush(wait=True)
+    assert combined(store) == (
+        b"[1,1]<stderr>: a whole line\n[1,0]<stdout>: half a line\n[1,0]<stdout>: next\n"
+    )
+
+
+def test_a_line_in_many_pieces_is_written_whole(store: AttemptStore) -> None:
+    for piece in (b"one", b" two", b" three"):
+        store.raw(piece, "stdout")
+        store.raw(b"err\n", "stderr")
+    store.raw(b"\n", "stdout")
+    store.flush(wait=True)
+    assert combined(store) == b"err\nerr\nerr\none two three\n"
+
+
+def test_what_is_held_at_the_end_is_written_at_close(tmp_path: Path) -> None:
+    store = AttemptStore(tmp_path)
+    store.raw(b"line\nno newline at the end", "stdout")
+    store.raw(b"nor here", "stderr")
+    store.flush(wait=True)
+    assert (tmp_path / "combined.log").read_bytes() == b"line\n"
+    store.close()  # every byte arrives, in the order the streams began their lines
+    assert (tmp_path / "combined.log").read_bytes() == b"line\nno newline at the endnor here"
+
+
+def test_a_partial_line_over_the_limit_is_written_anyway(
+    store: AttemptStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory stays bounded: a line that never ends is not held for ever."""
+    monkeypatch.setattr(store_module, "MAX_HELD", 10)
+    store.raw(b"0123456789abc", "stdout")
+    store.flush(wait=True)
+    assert combined(store) == b"0123456789abc"
+
+
+def test_written_counts_the_bytes_and_lines_of_combined_log(store: AttemptStore) -> None:
+    assert store.written == (0, 0)
+    store.raw(b"a\nbb\ncc", "stdout")
+    store.raw(b"dd\n", "stderr")
+    store.flush(wait=True)
+    assert store.written == (len(b"a\nbb\ndd\n"), 3) == (len(combined(store)), 3)
+    store.close()
+    assert store.written == (len(combined(store)), 3)  # "cc" came last, without a newline
 
 
 def test_lines_go_to_rank_logs_label_stripped_one_per_line_in_order(store: AttemptStore) -> None:

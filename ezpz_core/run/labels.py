@@ -316,3 +316,30 @@ class Attributor:
     def take_exits(self) -> list[RankExited]:
         exits, self.exits = self.exits, []
         return exits
+
+
+_LINE_LABELS: dict[LabelFormat, re.Pattern[bytes]] = {
+    LabelFormat.OPENMPI: re.compile(_OPENMPI.encode()),
+    LabelFormat.SRUN: re.compile(_SRUN.encode()),
+    LabelFormat.WRAPPER: re.compile(_WRAPPER.encode()),
+}
+
+
+def split_label(fmt: LabelFormat, line: bytes) -> tuple[int, bytes]:
+    """One line of ``combined.log`` -> (rank, text without its label).
+
+    For readers of a finished file (the console), which need each line on its own
+    and in place: no state, no joining of wrapper pieces, launcher lines and exit
+    records stay lines of the launcher lane or of their rank."""
+    if fmt is LabelFormat.NONE:
+        return LAUNCHER, line
+    formats = (
+        (LabelFormat.WRAPPER, LabelFormat.OPENMPI, LabelFormat.SRUN)
+        if fmt is LabelFormat.ANY
+        else (fmt,)
+    )
+    for each in formats:
+        m = _LINE_LABELS[each].match(line)
+        if m is not None:
+            return int(m.group(1)), line[m.end() :]
+    return LAUNCHER, line

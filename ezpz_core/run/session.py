@@ -1,11 +1,15 @@
 """A whole ``--run``: run directory, attempts with back-off, files, summary.
 
 The runner emits events; this module fans them out to the attempt's files and to
-the caller's sink (the headless printer, later the console), flushes the files at
-least twice a second (and whenever a few MB are pending), and writes
+the caller's sink (the headless printer, later the console), flushes the files
+five times a second (and whenever a few MB are pending), and writes
 ``summary.json`` at the end, whatever the end. The runner waits for the store's
 writer, and for the caller's ``room`` (the printer's), before it reads more: a
 consumer that cannot keep up holds the job back instead of filling our memory.
+
+Alongside, the journal (``journal.py``) keeps ``owner.json`` fresh and appends
+what happens to ``events.jsonl``, so a console elsewhere can follow or judge the
+run. Its ``finished`` event comes after ``summary.json``: the last word.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import contextlib
 import os
 import shutil
 import signal
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -26,13 +31,14 @@ from ezpz_core.kinds import RankIO
 from ezpz_core.launch.plan import LaunchPlan
 from ezpz_core.launch.styles import Style
 from ezpz_core.metrics import MetricSeries
-from ezpz_core.run.events import LAUNCHER, Event, Lines, Notice, RankExited
+from ezpz_core.run.events import LAUNCHER, Event, Lines, Notice, RankExited, Started
+from ezpz_core.run.journal import Journal, ProgressMeter
 from ezpz_core.run.labels import LabelFormat
 from ezpz_core.run.metricwatch import MetricsWatch, history_roots
 from ezpz_core.run.runner import EXIT_INTERRUPTED, EXIT_NOT_FOUND, RUN_MARKER, Runner, RunResult
-from ezpz_core.run.store import AttemptStore, new_run_dir, rank_log, write_json
+from ezpz_core.run.store import AttemptStore, claim_run_dir, new_run_dir, rank_log, write_json
 
-FLUSH_S = 0.5
+FLUSH_S = 0.2  # a console following the files sees a line within half a second
 METRICS_POLL_S = 1.0
 DISCOVER_EVERY = 3  # polls between scans for an ezpz history file
 DEFAULT_OUTDIR = "outputs/ezpz-tui"
@@ -46,6 +52,7 @@ class RunOptions:
     retry_backoff: float = 5.0
     grace_s: float = 10.0
     metrics_rank: int = 0  # whose history rows and step lines are charted
+    run_dir: str | None = None  # --run-dir: this directory (new or empty), not one under outdir
 
 
 def backoff(first: float, retry: int) -> float:
@@ -85,6 +92,14 @@ def run_env(base: Mapping[str, str], run_dir: Path) -> dict[str, str]:
     env["EZPZ_RUN_DIR"] = str(run_dir)
     env["EZPZ_HISTORY"] = str(run_dir / "history.jsonl")
     return env
+
+
+def ranks_expected(plan: LaunchPlan) -> int | None:
+    """Ranks whose lines will carry a rank: the world size, none without rank I/O,
+    None where the plan does not know (``--launcher none``)."""
+    if plan.topology is None:
+        return None
+    return 0 if plan.rank_io is RankIO.NONE else plan.topology.world_size
 
 
 def _cwd() -> Path | None:
@@ -141,11 +156,17 @@ class Session:
         self.base_env = dict(os.environ if env is None else env)
         self.hidden_counts = hidden_counts or dict
         self.room = room
-        self.run_dir = new_run_dir(options.outdir, plan.job.job_id)
+        self.run_dir = (
+            claim_run_dir(options.run_dir)
+            if options.run_dir is not None
+            else new_run_dir(options.outdir, plan.job.job_id)
+        )
+        self.journal = Journal(self.run_dir)
         self.metrics = MetricsWatch(
             self.run_dir / "history.jsonl",
             history_roots(_cwd(), self.base_env),
-            exclude=[Path(options.outdir)],
+            # events.jsonl is no ezpz history file, wherever --run-dir puts it
+            exclude=[Path(options.outdir), self.run_dir],
             started=time.time(),
             rank=options.metrics_rank,
         )
@@ -153,6 +174,7 @@ class Session:
         self.interrupted: str | None = None
         self._signum = signal.SIGINT
         self._sleep: asyncio.Future[None] | None = None
+        self._launched: set[int] = set()  # attempts whose launcher started
 
     def interrupt(self, signum: int = signal.SIGINT) -> None:
         """First call: SIGINT to the job; later calls escalate (see Runner)."""
@@ -165,27 +187,44 @@ class Session:
         if self.runner is not None:
             self.runner.request_stop(reason, signum)
 
-    def _fan_out(self, store: AttemptStore) -> Callable[[Event], None]:
-        sink = self.sink
+    def _say(self, notice: Notice) -> None:
+        """A notice of ours: to the journal and the caller."""
+        self.journal.notice(notice.level, notice.text, notice.t)
+        self.sink(notice)
+
+    def _fan_out(self, store: AttemptStore, attempt: int) -> Callable[[Event], None]:
+        sink, journal = self.sink, self.journal
 
         def handle(event: Event) -> None:
             if isinstance(event, Lines):
                 store.add_lines(event)
             elif isinstance(event, RankExited):
                 store.exited(event)
+                journal.rank_exit(attempt, event.rank, event.code)
+            elif isinstance(event, Notice):
+                journal.notice(event.level, event.text, event.t)
+            elif isinstance(event, Started):
+                self._launched.add(attempt)
+                journal.attempt(attempt, event.pid, event.argv, store.directory, event.t)
             sink(event)
 
         return handle
 
-    async def _flusher(self, store: AttemptStore) -> None:
+    async def _flusher(self, store: AttemptStore, attempt: int) -> None:
+        meter = ProgressMeter()
         while True:
             await asyncio.sleep(FLUSH_S)
             store.flush()
+            # what the writer has put in combined.log so far (this flush's share
+            # shows at the next turn)
+            written, now = store.written, time.time()
+            if meter.due(written, now):
+                self.journal.progress(attempt, *written, now)
 
     def _poll_metrics(self, final: bool = False) -> None:
         message = self.metrics.poll(final)
         if message is not None:
-            self.sink(Notice(message, time.time(), "info"))
+            self._say(Notice(message, time.time(), "info"))
 
     async def _metrics_poller(self) -> None:
         polls = 0
@@ -197,25 +236,41 @@ class Session:
             self._poll_metrics()
 
     async def run(self) -> Outcome:
+        journal = self.journal
+        started = time.time()
+        journal.write_owner(sys.argv, started)
         plan_json = self.plan.to_json()
         plan_json["run_dir"] = str(self.run_dir)
         write_json(self.run_dir / "plan.json", plan_json)
+        journal.started(
+            self.run_dir,
+            run_argv(self.plan, self.run_dir),
+            plan_json["world_size"],
+            ranks_expected(self.plan),
+            started,
+        )
         env = run_env(self.base_env, self.run_dir)
-        started = self.metrics.started = time.time()
+        self.metrics.started = started
         self.metrics.snapshot()
-        poller = asyncio.ensure_future(self._metrics_poller())
+        helpers = [
+            asyncio.ensure_future(self._metrics_poller()),
+            asyncio.ensure_future(journal.heartbeat()),
+        ]
         try:
             outcome = await self._run_attempts(env, started)
+            self.metrics.discover()
+            self._poll_metrics(final=True)
+            self.metrics.finish_logs(self._rank_logs)
+            outcome.metrics_source, outcome.metrics = self.metrics.current()
+            outcome.summary = self._summary(outcome)
+            write_json(self.run_dir / "summary.json", outcome.summary)
+            journal.finished(outcome.code, outcome.summary["reason"])
         finally:
-            poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
-        self.metrics.discover()
-        self._poll_metrics(final=True)
-        self.metrics.finish_logs(self._rank_logs)
-        outcome.metrics_source, outcome.metrics = self.metrics.current()
-        outcome.summary = self._summary(outcome)
-        write_json(self.run_dir / "summary.json", outcome.summary)
+            for helper in helpers:
+                helper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await helper
+            journal.close()
         return outcome
 
     def _attempt_dir(self, attempt: int) -> Path:
@@ -238,7 +293,7 @@ class Session:
         for attempt in range(1, total + 1):
             store = AttemptStore(self._attempt_dir(attempt), on_block=self.metrics.on_block)
             if problem is not None:
-                self.sink(Notice(problem, time.time(), "error"))
+                self._say(Notice(problem, time.time(), "error"))
                 result = RunResult(EXIT_NOT_FOUND, "not-found", time.time(), time.time())
                 attempts.append(self._attempt_json(attempt, store, result))
                 store.close()
@@ -253,7 +308,7 @@ class Session:
             ):
                 break
             wait = backoff(self.options.retry_backoff, attempt)
-            self.sink(
+            self._say(
                 Notice(
                     f"retry {attempt}/{self.options.retries} (exit {result.code}); "
                     f"waiting {wait:g} s",
@@ -287,15 +342,15 @@ class Session:
             run_argv(self.plan, self.run_dir),
             env,
             label_format(self.plan),
-            self._fan_out(store),
-            raw_sink=lambda _stream, data: store.raw(data),
+            self._fan_out(store, attempt),
+            raw_sink=lambda stream, data: store.raw(data, stream),
             timeout=self.options.timeout,
             grace_s=self.options.grace_s,
             attempt=attempt,
             room=room,
         )
         self.runner = runner
-        flusher = asyncio.ensure_future(self._flusher(store))
+        flusher = asyncio.ensure_future(self._flusher(store, attempt))
         try:
             if self.interrupted:
                 return RunResult(EXIT_INTERRUPTED, "interrupted", time.time(), time.time())
@@ -304,6 +359,8 @@ class Session:
             flusher.cancel()
             store.close()
             self.runner = None
+            if attempt in self._launched:  # where this attempt's combined.log ended, and when
+                self.journal.progress(attempt, *store.written)
 
     def _attempt_json(self, attempt: int, store: AttemptStore, result: RunResult) -> dict[str, Any]:
         ranks = {

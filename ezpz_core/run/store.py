@@ -1,18 +1,26 @@
 """The run directory: everything a run printed, on disk, unfiltered.
 
-``<outdir>/<YYYYmmdd-HHMMSS>-<jobid|local>/`` holds ``plan.json``,
-``combined.log`` (every byte as received, labels included), ``ranks/rank-<N>.log``
-(one per rank, label stripped) and ``ranks/launcher.log``, and ``summary.json``.
-With ``--retries`` each attempt writes its logs into ``attempt-<k>/``.
+``<outdir>/<YYYYmmdd-HHMMSS>-<jobid|local>/`` (or ``--run-dir``) holds
+``plan.json``, ``combined.log`` (every byte as received, labels included),
+``ranks/rank-<N>.log`` (one per rank, label stripped) and ``ranks/launcher.log``,
+and ``summary.json`` (``owner.json`` and ``events.jsonl``: ``journal.py``). With
+``--retries`` each attempt writes its logs into ``attempt-<k>/``.
 
-Rank files are appended in batches (twice a second, whenever ``FLUSH_BYTES``
-are pending, and at the end) through handles kept open between flushes, up to a
-budget under the process's file limit (which is raised to its hard maximum); past
-it, the least recently used are closed. Lines are kept as the bytes the job
-wrote (invalid UTF-8 included); only what is shown as text (last lines, the first
-error) is decoded. The writes themselves run on a ``BackgroundWriter`` thread,
-so a slow disk holds back the reading of the job's output, not the event loop,
-and what waits in memory stays under a few ``FLUSH_BYTES``.
+``combined.log`` is written line-aligned per stream: a chunk that ends mid-line
+keeps its partial last line back until that stream completes it, so a line of
+the launcher's stdout and one of its stderr are never glued together in the file.
+A partial line over ``MAX_HELD`` bytes is written anyway (memory stays bounded),
+and whatever is held is written at the end: every byte arrives.
+
+Rank files are appended in batches (when the session flushes, five times a
+second, whenever ``FLUSH_BYTES`` are pending, and at the end) through handles kept
+open between flushes, up to a budget under the process's file limit (which is
+raised to its hard maximum); past it, the least recently used are closed. Lines
+are kept as the bytes the job wrote (invalid UTF-8 included); only what is shown
+as text (last lines, the first error) is decoded. The writes themselves run on a
+``BackgroundWriter`` thread, so a slow disk holds back the reading of the job's
+output, not the event loop, and what waits in memory stays under a few
+``FLUSH_BYTES``.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from ezpz_core.run.events import LAUNCHER, Line, Lines, RankExited, Row, decoded
 from ezpz_core.run.writer import BackgroundWriter
 
 FLUSH_BYTES = 4 * 1024 * 1024  # pending line bytes that trigger a flush before its time
+MAX_HELD = 1024 * 1024  # a stream's unfinished line held back from combined.log, at most
 
 # What counts as "the first error": tracebacks, "...Error:" lines, fatal signals.
 # Blocks are first scanned for the words of ``_words_in`` (fast), and the regex
@@ -77,6 +86,33 @@ def new_run_dir(
                 f"--outdir {outdir}: cannot create the run directory {path} "
                 f"({exc.strerror or exc}); choose a writable --outdir"
             ) from None
+
+
+SESSION_LOG = "console-session.log"  # the --run's own stderr, opened by the console that starts it
+
+
+def claim_run_dir(path: str | os.PathLike[str]) -> Path:
+    """``--run-dir PATH``: create it if missing; refuse one that holds anything,
+    so two runs never mix their files (or a reader their events)."""
+    run_dir = Path(path)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        taken = any(e.name != SESSION_LOG for e in os.scandir(run_dir))
+    except FileExistsError:
+        raise UsageError(
+            f"--run-dir {path}: exists and is not a directory; give a new or empty directory"
+        ) from None
+    except OSError as exc:
+        raise UsageError(
+            f"--run-dir {path}: cannot create or read it ({exc.strerror or exc}); "
+            "choose a writable path"
+        ) from None
+    if taken:
+        raise UsageError(
+            f"--run-dir {path} is not empty; give a new or empty directory, "
+            "or leave out --run-dir to get a new one under --outdir"
+        )
+    return run_dir
 
 
 def rank_log(directory: Path, rank: int) -> Path:
@@ -125,6 +161,12 @@ class AttemptStore:
         self._pending: dict[int, list[bytes]] = {}
         self._pending_bytes = 0
         self._raw: list[bytes] = []
+        # per stream: the unfinished last line held back from combined.log, its size
+        self._held: dict[str, list[bytes]] = {}
+        self._held_size: dict[str, int] = {}
+        # combined.log written and flushed so far: (bytes, lines). One tuple, set
+        # by the writer thread in one assignment, so a reader never sees a mix.
+        self.written: tuple[int, int] = (0, 0)
         self._files: dict[int, BinaryIO] = {}  # least recently used first (writer thread)
         self._budget = _open_file_budget()
         self._own_writer = self.writer is None
@@ -135,13 +177,40 @@ class AttemptStore:
     def rank_log(self, rank: int) -> Path:
         return rank_log(self.directory, rank)
 
-    def raw(self, data: bytes) -> None:
-        """Bytes exactly as the launcher wrote them, for ``combined.log`` (written
-        with the next flush: one hand-over to the writer thread per flush)."""
-        self._raw.append(data)
+    def raw(self, data: bytes, stream: str = "stdout") -> None:
+        """Bytes exactly as the launcher wrote them on ``stream``, for
+        ``combined.log`` (written with the next flush: one hand-over to the writer
+        thread per flush). A partial last line waits for the rest of its line."""
+        end = data.rfind(b"\n")
+        if end < 0:
+            self._hold(stream, data)
+        else:
+            if stream in self._held:
+                self._raw.extend(self._held.pop(stream))
+                del self._held_size[stream]
+            if end + 1 == len(data):
+                self._raw.append(data)
+            else:
+                self._raw.append(data[: end + 1])
+                self._hold(stream, data[end + 1 :])
         self._pending_bytes += len(data)
         if self._pending_bytes >= self.flush_bytes:
             self.flush()
+
+    def _hold(self, stream: str, part: bytes) -> None:
+        """Keep ``part`` of ``stream``'s unfinished line; past ``MAX_HELD``, let it go."""
+        held = self._held.get(stream)
+        if held is None:
+            held = self._held[stream] = []
+            self._held_size[stream] = 0
+        held.append(part)
+        self._held_size[stream] += len(part)
+        if self._held_size[stream] > MAX_HELD:
+            self._release(stream)
+
+    def _release(self, stream: str) -> None:
+        self._raw.extend(self._held.pop(stream))
+        del self._held_size[stream]
 
     def add_lines(self, event: Lines) -> None:
         """Queue a batch of lines for their rank files (written by ``flush``)."""
@@ -170,9 +239,13 @@ class AttemptStore:
             stats = self.stats[rank] = RankStats()
         return stats
 
-    def flush(self, wait: bool = False) -> None:
-        """Hand pending lines to the writer (rank files) and flush every file;
-        ``wait``: return once it is all on disk."""
+    def flush(self, wait: bool = False, final: bool = False) -> None:
+        """Hand pending lines to the writer (rank files) and flush the files;
+        ``wait``: return once that is on disk; ``final``: unfinished lines held
+        back from ``combined.log`` go too (the streams have ended)."""
+        if final:
+            for stream in list(self._held):
+                self._release(stream)
         pending, self._pending = self._pending, {}
         raw, self._raw = self._raw, []
         self._pending_bytes = 0
@@ -190,20 +263,31 @@ class AttemptStore:
             stats.last_line = decoded(texts[-1])[:500]
             total += len(block)
         assert self.writer is not None
-        self.writer.submit(lambda: self._write(raw, blocks), total)
+        if raw or blocks:
+            self.writer.submit(lambda: self._write(raw, blocks), total)
         if wait:
             self.writer.drain()
             if self.writer.error is not None:
                 raise self.writer.error
 
     def _write(self, raw: list[bytes], blocks: list[tuple[int, bytes]]) -> None:
-        """On the writer thread: append the blocks, flush everything."""
-        self._combined.writelines(raw)
+        """On the writer thread: append the blocks, flush what was written (a file
+        not written since the last flush has nothing buffered)."""
+        if raw:
+            self._combined.writelines(raw)
+            self._combined.flush()
+            size, lines = self.written
+            self.written = (
+                size + sum(map(len, raw)),
+                lines + sum(chunk.count(b"\n") for chunk in raw),
+            )
         for rank, block in blocks:
             self._file(rank).write(block)
-        self._combined.flush()
-        for handle in self._files.values():
-            handle.flush()
+        files = self._files
+        for rank, _ in blocks:
+            handle = files.get(rank)  # None: closed (and so flushed) to stay in budget
+            if handle is not None:
+                handle.flush()
 
     def _file(self, rank: int) -> BinaryIO:
         handle = self._files.pop(rank, None)
@@ -220,7 +304,7 @@ class AttemptStore:
         if self._closed:
             return
         self._closed = True
-        self.flush()
+        self.flush(final=True)
         assert self.writer is not None
         self.writer.submit(self._close_files, 0)
         if self._own_writer:
