@@ -8,7 +8,9 @@ job, ready to plan forms), ``preview`` (the launch form's current plan) and
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
@@ -22,13 +24,16 @@ from textual.worker import Worker, WorkerState
 
 from ezpz_core.errors import EzpzError
 from ezpz_tui.config import ConfigError
-from ezpz_tui.messages import DetectFailed, JobDetected
+from ezpz_tui.form import LaunchForm
+from ezpz_tui.messages import DetectFailed, JobDetected, RunChanged
+from ezpz_tui.runkeeper import RunKeeper
 from ezpz_tui.screens.launch import LaunchScreen
 from ezpz_tui.surroundings import Surroundings
 from ezpz_tui.theming import DEFAULT_THEME, load_themes
 
 if TYPE_CHECKING:
     from ezpz_tui.preview import Planner, Preview
+    from ezpz_tui.watch.run import RunWatch
 
 # Fallbacks for our theme variables, so Textual's built-in themes work too.
 THEME_VARIABLE_DEFAULTS = {
@@ -37,6 +42,18 @@ THEME_VARIABLE_DEFAULTS = {
     "argv-wrapper": "#7B8494",
     "argv-command": "#6CC08B",
 }
+
+
+def _run_screen() -> Screen[None]:
+    from ezpz_tui.screens.run import RunScreen
+
+    return RunScreen()
+
+
+def _runs_screen() -> Screen[None]:
+    from ezpz_tui.screens.runs import RunsScreen
+
+    return RunsScreen()
 
 
 def _job_screen() -> Screen[None]:
@@ -52,13 +69,19 @@ class EzpzApp(App[None]):
     MODES: ClassVar[dict[str, Callable[[], Screen[None]]]] = {  # type: ignore[assignment]
         "launch": LaunchScreen,
         "job": _job_screen,
+        "run": _run_screen,
+        "runs": _runs_screen,
     }
     DEFAULT_MODE = "launch"
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1,question_mark", "help", "Help", tooltip="Every key (? outside a text field)"),
         Binding("f2", "switch_mode('launch')", "Launch", tooltip="The launch form and preview"),
         Binding("f3", "switch_mode('job')", "Job", tooltip="Hosts, checks and environment"),
-        Binding("f1,question_mark", "help", "Help", tooltip="Every key (? outside a text field)"),
+        Binding("f4", "switch_mode('run')", "Run", tooltip="The attached run: every rank"),
+        Binding(
+            "f6", "switch_mode('runs')", "Runs", tooltip="Every run under the output directory"
+        ),
         Binding("ctrl+t", "change_theme", "Theme", show=False, tooltip="Pick a theme"),
         Binding("q", "quit", "Quit", tooltip="Quit (ctrl+q works in any field)"),
     ]
@@ -67,10 +90,13 @@ class EzpzApp(App[None]):
     # always_update: a re-check gives an equal preview, and the job view must still re-run
     preview: reactive[Preview | None] = reactive(None, init=False, always_update=True)
     detect_error: reactive[str | None] = reactive(None, init=False)
+    run_generation: reactive[int] = reactive(0, init=False)  # the attached run changed
 
-    def __init__(self, surroundings: Surroundings) -> None:
+    def __init__(self, surroundings: Surroundings, attach: Path | None = None) -> None:
         super().__init__()
         self.surroundings = surroundings
+        self.runs = RunKeeper(self)
+        self._attach_first = attach
         loaded = load_themes()
         self.theme_problems = loaded.problems
         for theme in loaded.themes:
@@ -95,12 +121,96 @@ class EzpzApp(App[None]):
         for problem in self.theme_problems:
             self.notify(problem, severity="warning")
         self.call_after_refresh(self.action_detect)  # paint first, then discover
+        if self._attach_first is not None:
+            self.attach(self._attach_first)
 
     def _remember_theme(self, theme: Theme) -> None:
         try:
             self.surroundings.config.save_setting("theme", theme.name)
         except ConfigError as exc:
             self.notify(str(exc), severity="warning")
+
+    # runs ---------------------------------------------------------------------
+    @property
+    def run_watch(self) -> RunWatch | None:
+        return self.runs.watch
+
+    def attach(self, path: Path, process: subprocess.Popen[bytes] | None = None) -> None:
+        """Follow the run in ``path`` (and show it)."""
+        self.runs.attach(path, process)
+        self.switch_mode("run")
+
+    def exit(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
+        """Stop the watcher thread first: the app must not wait on it to end."""
+        self.runs.detach()
+        super().exit(*args, **kwargs)  # type: ignore[arg-type]
+
+    def on_unmount(self) -> None:
+        self.runs.detach()
+
+    def kick_watch(self) -> None:
+        self.runs.kick()
+
+    @on(RunChanged)
+    def run_changed(self, _message: RunChanged) -> None:
+        self.runs.delivered()
+        self.run_generation += 1
+        if self.runs.quit_when_done and not self.runs.live():
+            self.exit()
+
+    def start_run(self, form: LaunchForm) -> None:
+        from ezpz_core.errors import EzpzError as _Error
+        from ezpz_tui.spawn import start_run
+
+        s = self.surroundings
+        planner = self.planner
+        job_id = planner.job.job_id if planner is not None else None
+        try:
+            started = start_run(
+                form,
+                s.outdir,
+                s.env,
+                s.cwd,
+                job_id=job_id,
+                scheduler=s.scheduler.value if s.scheduler else None,
+                machine=s.machine,
+                python=s.python,
+            )
+        except (_Error, OSError) as exc:
+            self.notify(f"cannot start the run: {exc}", severity="error", timeout=10)
+            return
+        try:
+            self.surroundings.config.remember(s.cwd, form)  # a run is a use of the command
+        except ConfigError as exc:
+            self.notify(str(exc), severity="warning")
+        self.attach(started.run_dir, started.process)
+
+    def stop_run(self) -> None:
+        message = self.runs.stop()
+        self.notify(message, timeout=6)
+
+    async def action_quit(self) -> None:
+        """Quitting while the attached job runs asks what to do with it."""
+        if not self.runs.live():
+            self.exit()
+            return
+        from ezpz_tui.screens.dialogs import ChooseDialog
+
+        path = self.runs.watch.path if self.runs.watch else ""
+        choices = [
+            ("Stop the job, then quit", "stop"),
+            (f"Leave it running (ezpz-tui --attach {path})", "leave"),
+            ("Cancel", "cancel"),
+        ]
+
+        def answered(choice: str | None) -> None:
+            if choice == "stop":
+                self.runs.quit_when_done = True
+                self.stop_run()
+            elif choice == "leave":
+                self.exit()
+
+        self.push_screen(ChooseDialog("The job is still running", choices, ""), answered)
 
     # discovery --------------------------------------------------------------
     def action_detect(self) -> None:
@@ -170,7 +280,9 @@ class EzpzApp(App[None]):
 
         if isinstance(self.screen, HelpScreen):
             return
-        view = "launch" if isinstance(self.screen, LaunchScreen) else "job"
+        view = {"launch": "launch", "job": "job", "run": "run", "runs": "runs"}.get(
+            self.current_mode, "job"
+        )
         self.push_screen(HelpScreen(view, self.key_rows()))
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from ezpz_core import __version__
@@ -34,6 +35,7 @@ examples:
   ezpz-tui --run -n 2 -- python3 train.py   run headless: [rank] lines, run dir, exit code
   ezpz-tui --run --ranks 0 --timeout 600 -- python3 train.py
   ezpz-tui --run --launcher none -- ./my_launch.sh   run your own launch script
+  ezpz-tui --run --quiet --run-dir runs/lr0.1 -- python3 train.py   files only, named dir
 
 Flags after "--" belong to COMMAND. A launcher flag that starts with "-" is
 given as --launcher-arg=FLAG. Docs: docs/cli.md, docs/launch.md, docs/run.md.
@@ -115,6 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
         "directory, the job's exit code",
     )
     mode.add_argument(
+        "--attach",
+        nargs="?",
+        const="",
+        metavar="RUN_DIR",
+        help="open the console on a run, live or finished (default: the newest run under "
+        "--outdir); a run started by a batch script on another host works over a shared "
+        "filesystem",
+    )
+    mode.add_argument(
         "--json", action="store_true", help="with --dry-run or --check: one JSON object on stdout"
     )
     mode.add_argument("--version", action="version", version=f"ezpz-tui {__version__}")
@@ -171,6 +182,18 @@ def build_parser() -> argparse.ArgumentParser:
         default="outputs/ezpz-tui",
         metavar="DIR",
         help="where run directories go (default: ./outputs/ezpz-tui)",
+    )
+    run.add_argument(
+        "--run-dir",
+        metavar="PATH",
+        help="write this run into PATH (created if missing; it must be empty) "
+        "instead of a new <outdir>/<time>-<job id>/",
+    )
+    run.add_argument(
+        "--quiet",
+        action="store_true",
+        help="print no job lines to stdout; the run directory still gets every line, "
+        "and our messages and the summary still go to stderr",
     )
     run.add_argument(
         "--timeout",
@@ -266,6 +289,8 @@ def _validate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None
         parser.error("argument --hostfile: expected a file name, got an empty string")
     if any(not arg for arg in args.launcher_arg):
         parser.error("argument --launcher-arg: expected a value, got an empty string")
+    if args.run_dir is not None and not args.run_dir.strip():
+        parser.error("argument --run-dir: expected a directory, got an empty string")
 
 
 def _rank_io(args: argparse.Namespace) -> RankIO:
@@ -382,8 +407,9 @@ def _headless(args: argparse.Namespace, command: list[str]) -> int:
         retries=args.retries,
         retry_backoff=args.retry_backoff,
         metrics_rank=args.metrics_rank,
+        run_dir=os.path.expanduser(args.run_dir) if args.run_dir is not None else None,
     )
-    return run_headless(plan, options, display)
+    return run_headless(plan, options, display, quiet=args.quiet)
 
 
 def console_form(args: argparse.Namespace, command: list[str]) -> LaunchForm:
@@ -394,14 +420,40 @@ def console_form(args: argparse.Namespace, command: list[str]) -> LaunchForm:
     return form_from_request(_request(args, command), profile)
 
 
+def attach_target(given: str, outdir: str) -> Path:
+    """The run directory ``--attach`` names (the newest under ``outdir`` when none)."""
+    from ezpz_core.run.rundir import is_run_dir, newest_run
+
+    if not given:
+        newest = newest_run(Path(outdir))
+        if newest is None:
+            raise UsageError(
+                f"--attach: no runs under {outdir}; start one (ezpz-tui, then ctrl+g) "
+                "or name a run directory"
+            )
+        return newest
+    path = Path(os.path.expanduser(given))
+    if not path.is_dir():
+        raise UsageError(f"--attach {given}: no such directory")
+    if not is_run_dir(path):
+        raise UsageError(
+            f"--attach {given}: not a run directory (no plan.json, events.jsonl or "
+            "combined.log); runs live under --outdir (default ./outputs/ezpz-tui)"
+        )
+    return path
+
+
 def _interactive(args: argparse.Namespace, command: list[str]) -> int:
     """The console, its form filled from the flags; a wrong value shows beside its field."""
     from ezpz_tui.surroundings import real_surroundings
 
-    surroundings = real_surroundings(console_form(args, command), _scheduler(args), args.machine)
+    attach = attach_target(args.attach, args.outdir) if args.attach is not None else None
+    surroundings = real_surroundings(
+        console_form(args, command), _scheduler(args), args.machine, outdir=args.outdir
+    )
     from ezpz_tui.app import EzpzApp  # Textual is imported only here
 
-    EzpzApp(surroundings).run()
+    EzpzApp(surroundings, attach=attach).run()
     return 0
 
 
@@ -412,8 +464,12 @@ def run(argv: Sequence[str]) -> int:
     _validate(parser, args)
     if args.json and not (args.dry_run or args.check):
         parser.error("--json needs --dry-run or --check")
-    if sum((args.dry_run, args.check, args.run)) > 1:
-        parser.error("--dry-run, --check and --run are separate modes; give one")
+    for given, flag in ((args.run_dir is not None, "--run-dir"), (args.quiet, "--quiet")):
+        if given and not args.run:
+            parser.error(f"{flag} needs --run")
+    modes = (args.dry_run, args.check, args.run, args.attach is not None)
+    if sum(modes) > 1:
+        parser.error("--dry-run, --check, --run and --attach are separate modes; give one")
     if args.run:
         return _headless(args, command)
     if args.check:

@@ -188,3 +188,32 @@ def form_from_request(request: LaunchRequest, filter_profile: str | None = None)
         filter_profile=filter_profile or MACHINE_DEFAULT,
         command=shlex.join(request.command),
     )
+
+
+def form_flags(form: LaunchForm) -> list[str]:
+    """The ``ezpz-tui`` flags and command this form stands for (the inverse of
+    ``form_from_request``): what the console hands to the ``--run`` it starts.
+    An argv list, never a shell line: the command's words are split as the
+    preview shows them."""
+    parsed = parse_form(form)
+    if parsed.request is None:
+        raise UsageError("; ".join(parsed.errors.values()))
+    request = parsed.request
+    flags: list[str] = []
+    for flag, value in (
+        ("--np", request.np),
+        ("--ppn", request.ppn),
+        ("--nhosts", request.nhosts),
+        ("--hostfile", request.hostfile),
+        ("--cpu-bind", request.cpu_bind),
+    ):
+        if value is not None:
+            flags.append(f"{flag}={value}")
+    flags.append(f"--launcher={request.launcher.value}")
+    flags.append(f"--rank-io={request.rank_io.value}")
+    flags.extend(f"--launcher-arg={arg}" for arg in request.launcher_args)
+    if form.filter_profile:
+        flags.append(f"--filter-profile={form.filter_profile}")
+    if request.command:
+        flags.extend(["--", *request.command])
+    return flags

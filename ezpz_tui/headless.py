@@ -1,8 +1,8 @@
 """``ezpz-tui --run``: the job with no UI, its lines printed as ``[N] text``.
 
 Job output goes to stdout (rank gutter coloured per rank on a terminal, plain when
-piped or with ``NO_COLOR``); our own messages, the live status line (terminals
-only) and the end-of-run summary go to stderr.
+piped or with ``NO_COLOR``; none with ``--quiet``); our own messages, the live
+status line (terminals only) and the end-of-run summary go to stderr.
 """
 
 from __future__ import annotations
@@ -45,12 +45,19 @@ class HeadlessPrinter:
     Job lines are written as the bytes the job printed, with our ``[N]`` gutter."""
 
     def __init__(
-        self, out: TextIO, err: TextIO, display: DisplayFilter, color: bool, status: bool
+        self,
+        out: TextIO,
+        err: TextIO,
+        display: DisplayFilter,
+        color: bool,
+        status: bool,
+        quiet: bool = False,
     ) -> None:
         self.out, self.err = out, err
         self.display = display
         self.color = color
         self.status = status
+        self.quiet = quiet  # --quiet: count job lines, print none (the files get them)
         self._gutters: dict[int, bytes] = {}
         self.lines_seen = 0
         self.ranks_seen: set[int] = set()
@@ -97,6 +104,8 @@ class HeadlessPrinter:
         if self.status:
             self.ranks_seen.update(ranks)
             self.ranks_seen.discard(LAUNCHER)
+        if self.quiet:
+            return
         display = self.display
         if display.active and not display.shows_all(texts):
             shown = display.shown(event.rows)
@@ -307,17 +316,22 @@ def _install_signal_handlers(session: Session, loops: list[asyncio.AbstractEvent
         signal.signal(signum, forward)
 
 
-def run_headless(plan: LaunchPlan, options: RunOptions, display: DisplayFilter) -> int:
+def run_headless(
+    plan: LaunchPlan, options: RunOptions, display: DisplayFilter, quiet: bool = False
+) -> int:
     """Run ``plan`` to the end; returns the exit code for ``ezpz-tui --run``."""
     env = os.environ
     color = use_color(sys.stdout, env)
     status = sys.stderr.isatty() and sys.stdout.isatty() and not env.get("NO_COLOR")
-    printer = HeadlessPrinter(sys.stdout, sys.stderr, display, color=color, status=status)
-    for warning in plan.warnings:
-        sys.stderr.write(f"ezpz-tui: warning: {warning}\n")
+    printer = HeadlessPrinter(
+        sys.stdout, sys.stderr, display, color=color, status=status, quiet=quiet
+    )
+    # the run directory first: a --run-dir that is refused is the only thing said
     session = Session(
         plan, options, printer, hidden_counts=lambda: dict(display.hidden), room=printer.room
     )
+    for warning in plan.warnings:
+        sys.stderr.write(f"ezpz-tui: warning: {warning}\n")
     printer.on_broken_pipe = lambda: session.interrupt(signal.SIGPIPE)
     sys.stderr.write(f"ezpz-tui: run dir {session.run_dir}\n")
     loops: list[asyncio.AbstractEventLoop] = []

@@ -31,3 +31,7 @@ class DetectFailed(Message):
 class PreviewReady(Message):
     preview: Preview
     generation: int  # the form state it answers; older ones are dropped
+
+
+class RunChanged(Message):
+    """The attached run has news (posted by the watcher thread, one at a time)."""

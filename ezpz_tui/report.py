@@ -83,3 +83,13 @@ def format_checks(job: Job, plan: LaunchPlan | None, checks: list[Check]) -> str
         out.append("command:")
         out.append(shlex.join(plan.argv))
     return "\n".join(out)
+
+
+def duration_text(seconds: float) -> str:
+    """``0.5s``, ``45s``, ``4m05s``, ``2h03m``: short enough for a bar or a caption."""
+    if seconds < 60:
+        return f"{max(0.0, seconds):.3g}s"
+    whole = round(seconds)
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"

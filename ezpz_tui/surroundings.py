@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -41,6 +42,8 @@ class Surroundings:
     run_tool: ToolRunner | None = None
     cpus: int | None = None
     as_root: bool = False
+    outdir: str = "outputs/ezpz-tui"  # --outdir: where runs are started and listed
+    clock: Callable[[], float] = time.time  # run ages and silences (tests freeze it)
 
     def detect(self) -> Job:
         """Discovery (may run nvidia-smi and friends: call it from a worker)."""
@@ -70,7 +73,10 @@ class Surroundings:
 
 
 def real_surroundings(
-    form: LaunchForm, scheduler: SchedulerKind | None, machine: str | None
+    form: LaunchForm,
+    scheduler: SchedulerKind | None,
+    machine: str | None,
+    outdir: str = "outputs/ezpz-tui",
 ) -> Surroundings:
     env = os.environ
     return Surroundings(
@@ -81,4 +87,5 @@ def real_surroundings(
         scheduler=scheduler,
         machine=machine,
         as_root=os.geteuid() == 0,
+        outdir=outdir,
     )

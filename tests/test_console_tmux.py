@@ -4,6 +4,7 @@ q quits with exit code 0, and NO_COLOR gives a screen without hues (greys only).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -126,8 +127,8 @@ def test_console_preview_follows_keys_and_q_quits(
 ) -> None:
     session, status, env = console
     start(session, status, env, [str(EZPZ_TUI), "-n", "4", "--", "python3", "train.py"])
-    screen = wait_for_screen(session, "python3 train.py")
-    wait_for_screen(session, "-n4 --gpus-per-node=2")
+    wait_for_screen(session, "python3 train.py")
+    screen = wait_for_screen(session, "-n4 --gpus-per-node=2")  # detected and planned
     assert "slurm" in screen.splitlines()[0]
     # the np field has focus: replace 4 by 8 and the preview follows
     tmux("send-keys", "-t", session, "BSpace")
@@ -136,6 +137,7 @@ def test_console_preview_follows_keys_and_q_quits(
     assert "srun --label --verbose -N2 -n8 --gpus-per-node=4 python3 train.py" in screen
     # a value that cannot fit shows its error beside the field, not a traceback
     tmux("send-keys", "-t", session, "BSpace")
+    wait_for_screen(session, "hosts x ppn")  # the field is empty: its placeholder shows
     tmux("send-keys", "-t", session, "7")
     screen = wait_for_screen(session, "would fail")
     assert "does not divide evenly over 2 host(s)" in screen
@@ -164,3 +166,82 @@ def test_console_colours_without_no_color(console: tuple[str, Path, dict[str, st
     assert hues(screen_of(session, escapes=True))
     tmux("send-keys", "-t", session, "C-q")
     assert wait_for_exit(status) == "0"
+
+
+def test_console_runs_the_default_job_and_quits(tmp_path: Path) -> None:
+    """The whole loop in a real terminal: ctrl+g starts the reference workload on 2
+    ranks (a real ``ezpz-tui --run`` in its own session, real MPI on this host),
+    both ranks' step lines appear in the merged pane, the run bar reports the end,
+    and q quits with 0; the run directory says the job exited 0."""
+    session = f"ezpz-{uuid.uuid4().hex[:8]}"
+    status = tmp_path / "status"
+    env = {
+        "PATH": f"{EZPZ_TUI.parent}{os.pathsep}{os.defpath}",
+        "HOME": str(tmp_path),
+        "EZPZ_TUI_CONFIG_DIR": str(tmp_path / "config"),
+        "TERM": "xterm-256color",
+    }
+    inner = f"cd {shlex.quote(str(tmp_path))} && {shlex.join([str(EZPZ_TUI), '-n', '2'])}"
+    inner += f"; echo $? > {shlex.quote(str(status))}"
+    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    try:
+        tmux(
+            "new-session", "-d", "-s", session, "-x", "120", "-y", "36",
+            f"env -i {exports} sh -c {shlex.quote(inner)}",
+        )  # fmt: skip
+        wait_for_screen(session, "ezpz_core.workload", timeout=60)  # detected and planned
+        tmux("send-keys", "-t", session, "C-g")
+        screen = wait_for_screen(session, "finished: exit", timeout=120)
+        assert "finished: exit 0" in screen, screen
+        steps = {line[1] for line in screen.splitlines() if re.match(r"│[01] step=\d+", line)}
+        assert steps == {"0", "1"}, screen
+        tmux("send-keys", "-t", session, "q")
+        assert wait_for_exit(status) == "0"
+    finally:
+        subprocess.run([str(TMUX), "kill-session", "-t", session], capture_output=True, check=False)
+    runs = list((tmp_path / "outputs" / "ezpz-tui").iterdir())
+    assert len(runs) == 1
+    summary = json.loads((runs[0] / "summary.json").read_text())
+    assert summary["exit_code"] == 0
+
+
+def test_job_outlives_a_closed_terminal(tmp_path: Path) -> None:
+    """Closing the terminal (tmux kills the session: SIGHUP to the console) does not
+    stop a job started from the console: it runs in its own session and ends with 0."""
+    session = f"ezpz-{uuid.uuid4().hex[:8]}"
+    job = tmp_path / "job.py"
+    job.write_text(
+        "import time\n"
+        "for i in range(30):\n"
+        "    print(f'tick {i}', flush=True)\n"
+        "    time.sleep(0.1)\n"
+    )
+    env = {
+        "PATH": f"{EZPZ_TUI.parent}{os.pathsep}{os.defpath}",
+        "HOME": str(tmp_path),
+        "EZPZ_TUI_CONFIG_DIR": str(tmp_path / "config"),
+        "TERM": "xterm-256color",
+    }
+    argv = [str(EZPZ_TUI), "-n", "2", "--", sys.executable, str(job)]
+    inner = f"cd {shlex.quote(str(tmp_path))} && {shlex.join(argv)}"
+    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    tmux(
+        "new-session", "-d", "-s", session, "-x", "120", "-y", "36",
+        f"env -i {exports} sh -c {shlex.quote(inner)}",
+    )  # fmt: skip
+    try:
+        wait_for_screen(session, str(job), timeout=60)
+        tmux("send-keys", "-t", session, "C-g")
+        wait_for_screen(session, "tick 3", timeout=60)
+    finally:
+        subprocess.run([str(TMUX), "kill-session", "-t", session], capture_output=True, check=False)
+    runs = list((tmp_path / "outputs" / "ezpz-tui").iterdir())
+    assert len(runs) == 1
+    summary = runs[0] / "summary.json"
+    deadline = time.monotonic() + 60
+    while not summary.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert summary.exists(), "the job died with its terminal"
+    done = json.loads(summary.read_text())
+    assert done["exit_code"] == 0
+    assert done["ranks"]["0"]["lines"] == 30 and done["ranks"]["1"]["lines"] == 30

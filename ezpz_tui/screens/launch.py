@@ -52,6 +52,7 @@ class LaunchScreen(ConsoleScreen):
     CSS_PATH = "launch.tcss"
     AUTO_FOCUS = "#field-np"
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+g", "run", "Run", tooltip="Start the job and watch every rank"),
         Binding("ctrl+y", "copy_command", "Copy", tooltip="Copy the command (OSC 52)"),
         Binding("ctrl+s", "save_profile", "Save", tooltip="Save the form as a named profile"),
         Binding("ctrl+o", "load_profile", "Load", tooltip="Load a saved profile"),
@@ -149,6 +150,18 @@ class LaunchScreen(ConsoleScreen):
     @property
     def _config(self) -> ConsoleConfig:
         return self.surroundings.config
+
+    def action_run(self) -> None:
+        """Start the previewed job (``ezpz-tui --run`` in its own session) and attach."""
+        preview = self.console.preview
+        form = self.read_form()
+        if preview is None or preview.form != form:
+            self.notify("the preview is not ready yet; try again in a moment", timeout=3)
+            return
+        if preview.plan is None or preview.errors or preview.problem:
+            self.notify("fix the form first: the preview shows what is wrong", severity="warning")
+            return
+        self.console.start_run(form)
 
     def action_copy_command(self) -> None:
         line = self.query_one(ArgvPreview).command_line

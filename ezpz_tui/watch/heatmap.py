@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from ezpz_tui.report import duration_text
+
 LEVELS = 8
 BUCKET_S = 1.0
 MAX_BUCKETS = 240
@@ -39,16 +41,6 @@ def level_of(rate: float, max_rate: float) -> int:
     if rate <= 0 or max_rate <= 0:
         return 0
     return max(1, min(LEVELS, LEVELS + math.ceil(math.log2(rate / max_rate))))
-
-
-def duration_text(seconds: float) -> str:
-    """``0.5s``, ``45s``, ``4m05s``, ``2h03m``: short enough for a caption."""
-    if seconds < 60:
-        return f"{seconds:.3g}s"
-    whole = round(seconds)
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
 
 
 @dataclass(frozen=True)

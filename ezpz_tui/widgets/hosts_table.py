@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.segment import Segment
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.geometry import Size
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ezpz_tui.hostsearch import HostRow
+from ezpz_tui.widgets.moves import LIST_MOVES
 from ezpz_tui.widgets.styles import css_beside
 
 SLOTS_W = 6
@@ -35,14 +36,7 @@ def row_line(row: HostRow, host_width: int) -> str:
 class HostsTable(ScrollView, can_focus=True):
     DEFAULT_CSS = css_beside(__file__)
     COMPONENT_CLASSES: ClassVar[set[str]] = {"hosts-table--cursor", "hosts-table--unused"}
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up,k", "move(-1)", "Up", show=False),
-        Binding("down,j", "move(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "jump(0)", "First", show=False),
-        Binding("end", "jump(-1)", "Last", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = LIST_MOVES
 
     cursor: reactive[int] = reactive(0)
 
