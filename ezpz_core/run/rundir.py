@@ -98,7 +98,7 @@ class RunInfo:
 # -- small readers that never raise ---------------------------------------------
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def read_json(path: Path) -> dict[str, Any] | None:
     """A JSON object from ``path``; None for a missing, partial or non-object file."""
     try:
         data = json.loads(path.read_bytes())
@@ -145,7 +145,7 @@ def parse_event(line: bytes) -> dict[str, Any] | None:
 def read_owner(run_dir: Path | str) -> Owner | None:
     """The run's owner from ``<run_dir>/owner.json``; None if missing or unreadable."""
     path = Path(run_dir) / OWNER
-    data = _read_json(path)
+    data = read_json(path)
     if data is None:
         return None
     try:
@@ -246,7 +246,7 @@ def run_info(path: Path | str, now: float | None = None) -> RunInfo:
     """What ``path`` holds, judged now (see the module docstring for the status)."""
     path = Path(path)
     now = time.time() if now is None else now
-    plan = _read_json(path / PLAN) or {}
+    plan = read_json(path / PLAN) or {}
     owner = read_owner(path)
     started = _first_event(path / EVENTS)
     start = owner.start if owner is not None else None
@@ -266,7 +266,7 @@ def run_info(path: Path | str, now: float | None = None) -> RunInfo:
             exit_code, end = _whole(finished.get("code")), _number(finished.get("t"))
             reason = _text(finished.get("reason")) or ""
         else:  # a run of an ezpz-tui before the journal, or events.jsonl is gone
-            summary = _read_json(path / SUMMARY) or {}
+            summary = read_json(path / SUMMARY) or {}
             exit_code, end = _whole(summary.get("exit_code")), _number(summary.get("end"))
             reason = _text(summary.get("reason")) or ""
             start = start if start is not None else _number(summary.get("start"))
