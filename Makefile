@@ -38,7 +38,7 @@ format: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check --fix .
 
 # Benchmarks (never part of `make test`): a table, and bench/results.json. About
-# 2-3 minutes; see docs/performance.md. BENCH_FLAGS=--strict fails on a missed target.
+# 5-8 minutes; see docs/performance.md. BENCH_FLAGS=--strict fails on a missed target.
 bench: $(VENV)/.dev-installed
 	$(PY) bench/run_all.py $(BENCH_FLAGS)
 

@@ -5,7 +5,8 @@ run (this machine is shared and noisy). Exit status 0 whatever the figures, unle
 ``--strict`` (then 1 when a judged target is missed); 2 when a benchmark itself
 failed (wrong output, a command that exited non-zero).
 
-    .venv/bin/python bench/run_all.py [--only logpipe|livepipe|overhead|preview|firstframe]
+    .venv/bin/python bench/run_all.py
+        [--only logpipe|livepipe|overhead|preview|firstframe|watch_ranks|watch_models|runview]
         [--quick] [--strict]
         [--mem-points 0.5e6,5e6,50e6]
 
@@ -33,6 +34,9 @@ import livepipe
 import logpipe
 import overhead
 import preview
+import runview
+import watch_models
+import watch_ranks
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 # The default memory points: livepipe's 50M-line point alone takes 2-3 minutes here,
@@ -44,8 +48,22 @@ QUICK = {
     "mem_points": (200_000,),
     "keystrokes": 200,
     "frame_runs": 2,
+    "watch_repeats": 1,
+    "watch_lines": 500_000,
+    "runview_lines": 300,
+    "runview_ticks": 30,
+    "runview_big_lines": 1_000_000,
 }
-BENCHMARKS = ("logpipe", "livepipe", "overhead", "preview", "firstframe")
+BENCHMARKS = (
+    "logpipe",
+    "livepipe",
+    "overhead",
+    "preview",
+    "firstframe",
+    "watch_ranks",
+    "watch_models",
+    "runview",
+)
 
 
 def _machine() -> dict[str, Any]:
@@ -237,6 +255,201 @@ def _preview_rows(pv: dict[str, Any]) -> list[tuple[str, ...]]:
     return rows
 
 
+def _watch_rows(wr: dict[str, Any]) -> list[tuple[str, ...]]:
+    ours, base, t, hm = wr["ours"], wr["base"], wr["target"], wr["heatmap"]
+    return [
+        (
+            f"watch_ranks {wr['ranks']:,}-rank table, page of {wr['page']}, {wr['calls']} calls",
+            f"p95 {ours['p95_ms']:.2f} ms (median {ours['median_ms']:.2f}, "
+            f"max {ours['max_ms']:.2f})",
+            f"every row built: p95 {base['p95_ms']:.2f} ms",
+            f"x{wr['ratio_p95']:.2f}",
+            f"p95 <= {t['target']:g} ms",
+            _mark(t),
+        ),
+        (
+            "  clock only (no new line) / summary",
+            f"p95 {wr['clock_only']['p95_ms']:.2f} ms / {wr['summary']['p95_ms']:.2f} ms",
+            "",
+            "",
+            "info",
+            "",
+        ),
+        (
+            f"  heatmap {hm['ranks']:,} ranks x {hm['buckets']} buckets",
+            f"{hm['nbytes_mb']:.1f} MB, grid {hm['grid']} {hm['grid_cached_ms']:.1f} ms",
+            f"first grid {hm['grid_first_ms']:.1f} ms",
+            "",
+            "info",
+            "",
+        ),
+    ]
+
+
+def _watch_models_rows(wm: dict[str, Any]) -> list[tuple[str, ...]]:
+    ix, sc, co, mem, t = wm["index"], wm["screens"], wm["collapse"], wm["memory"], wm["targets"]
+    size = f"{wm['lines'] / 1e6:g}M lines ({wm['file_bytes'] / 1e6:.0f} MB)"
+    read = f"read+count: {ix['baseline_lines_per_s']:,.0f} lines/s"
+    rows = [
+        (
+            f"watch_models index {size}",
+            f"{ix['lines_per_s']:,.0f} lines/s",
+            read,
+            f"x{ix['ratio_vs_read_count']:.2f}",
+            "info",
+            "",
+        ),
+        (
+            "  first screen (tail 50, fresh index)",
+            f"{sc['first_screen_s'] * 1000:.1f} ms",
+            f"last screen after indexing {sc['last_screen_after_index_s'] * 1000:.2f} ms",
+            "",
+            f"<= {t['first_screen_s']['target'] * 1000:g} ms",
+            _mark(t["first_screen_s"]),
+        ),
+        (
+            "  collapse distinct / identical across ranks",
+            f"{co['distinct_lines_per_s']:,.0f} / {co['identical_lines_per_s']:,.0f} lines/s",
+            read,
+            f"x{co['distinct_ratio_vs_read_count']:.2f} / "
+            f"x{co['identical_ratio_vs_read_count']:.2f}",
+            "info",
+            "",
+        ),
+    ]
+    for name, s in wm["search"].items():
+        rows.append(
+            (
+                f"  search {name}",
+                f"{s['lines_per_s']:,.0f} lines/s",
+                f"grep -c: {s['grep_lines_per_s']:,.0f} lines/s",
+                f"x{s['ratio_vs_grep']:.2f}",
+                "info",
+                "",
+            )
+        )
+    rows += [
+        (
+            "  index memory (tracemalloc peak)",
+            f"{mem['peak_mb']:.1f} MB (retained {mem['retained_mb']:.1f} MB)",
+            "",
+            "",
+            f"<= {t['index_peak_mb']['target']:g} MB",
+            _mark(t["index_peak_mb"]),
+        ),
+        (
+            "  models kept after the file",
+            f"{mem['models_mb']:.1f} MB",
+            "",
+            "",
+            f"<= {t['models_mb']['target']:g} MB",
+            _mark(t["models_mb"]),
+        ),
+    ]
+    return rows
+
+
+def _runview_rows(rv: dict[str, Any]) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
+    fl = rv.get("flood")
+    if fl:
+        t, keys, frames, first = fl["targets"], fl["keys_ms"], fl["frames_ms"], fl["first_attach"]
+        rows += [
+            (
+                f"runview flood {fl['ranks']:,} ranks x {fl['lines_per_rank']:,} lines, "
+                "console attached",
+                f"{fl['attached_median_s']:.2f} s",
+                f"headless: {fl['headless_median_s']:.2f} s "
+                f"({fl['headless_lines_per_s']:,.0f} lines/s)",
+                f"x{fl['ratio']:.2f}",
+                f"<= {t['ratio']['target']:g}x",
+                _mark(t["ratio"]),
+            ),
+            (
+                "  key answered, job flooding",
+                f"max {keys['flood']['max']:.0f} ms (p50 {keys['flood']['p50']:.0f}, "
+                f"p95 {keys['flood']['p95']:.0f}, {keys['flood']['count']} keys)",
+                f"run finished, idle: p95 {keys['idle']['p95']:.0f} ms, "
+                f"max {keys['idle']['max']:.0f}",
+                "",
+                f"max <= {t['key_max_ms']['target']:g} ms",
+                _mark(t["key_max_ms"]),
+            ),
+            (
+                "  frame, job flooding",
+                f"max {frames['flood']['max']:.0f} ms (p50 {frames['flood']['p50']:.0f}, "
+                f"p95 {frames['flood']['p95']:.0f})",
+                f"idle: p95 {frames['idle']['p95']:.0f} ms, max {frames['idle']['max']:.0f}",
+                "",
+                f"max <= {t['frame_max_ms']['target']:g} ms",
+                _mark(t["frame_max_ms"]),
+            ),
+            (
+                "  first attach in the process",
+                f"keys max {first['key_max_ms']:.0f} ms, frames max {first['frame_max_ms']:.0f} ms",
+                "untimed warm-up: not in the figures above",
+                "",
+                "info",
+                "",
+            ),
+            (
+                "  console reading after the job",
+                f"keys max {keys['catch_up']['max']:.0f} ms, "
+                f"frames max {frames['catch_up']['max']:.0f} ms",
+                f"caught up {max(fl['catch_up_s']):.1f} s after the job "
+                f"({max(fl['behind_at_end_mb']):.0f} MB behind at its end)",
+                "",
+                "info",
+                "",
+            ),
+        ]
+    tk = rv.get("ticker")
+    if tk:
+        screen, file = tk["on_screen_s"], tk["in_file_s"]
+        t = tk["targets"]["max_on_screen_s"]
+        rows.append(
+            (
+                f"runview a line every {tk['every_s']:g} s, on screen",
+                f"max {screen['max']:.2f} s (p50 {screen['p50']:.2f}, p95 {screen['p95']:.2f})",
+                f"in combined.log: max {file['max']:.2f} s (p50 {file['p50']:.2f})",
+                "",
+                f"max <= {t['target']:g} s",
+                _mark(t),
+            )
+        )
+    op = rv.get("open")
+    if op:
+        ours, base, t = op["ours"], op["base"], op["targets"]
+        rows += [
+            (
+                f"runview open a finished {op['lines']:,}-line run, first screen",
+                f"{ours['first_screen_s'] * 1000:.0f} ms (its {ours['first_screen_part']})",
+                f"{op['base_lines']:,}-line run: {base['first_screen_s'] * 1000:.0f} ms",
+                f"x{op['first_screen_ratio']:.2f}",
+                f"<= {t['first_screen_s']['target'] * 1000:g} ms",
+                _mark(t["first_screen_s"]),
+            ),
+            (
+                "  peak RSS, every line read",
+                f"{ours['peak_rss_mb']:.0f} MB (read in {ours['read_all_s']:.1f} s)",
+                f"{op['base_lines']:,}-line run: {base['peak_rss_mb']:.0f} MB",
+                f"+{op['peak_rss_added_mb']:.0f} MB",
+                f"<= {t['peak_rss_mb']['target']:g} MB",
+                _mark(t["peak_rss_mb"]),
+            ),
+            (
+                "  while reading it",
+                f"keys max {ours['keys_ms']['max']:.0f} ms, "
+                f"frames max {ours['frames_ms']['max']:.0f} ms",
+                "",
+                "",
+                "info",
+                "",
+            ),
+        ]
+    return rows
+
+
 def table(results: dict[str, Any]) -> str:
     rows = [("benchmark", "measured", "baseline (same run)", "vs baseline", "target", "result")]
     lp = results.get("logpipe")
@@ -273,6 +486,15 @@ def table(results: dict[str, Any]) -> str:
     pv = results.get("preview")
     if pv:
         rows += _preview_rows(pv)
+    wr = results.get("watch_ranks")
+    if wr:
+        rows += _watch_rows(wr)
+    wm = results.get("watch_models")
+    if wm:
+        rows += _watch_models_rows(wm)
+    rv = results.get("runview")
+    if rv:
+        rows += _runview_rows(rv)
     ff = results.get("firstframe")
     if ff:
         t = ff["targets"]
@@ -323,7 +545,7 @@ def _missed(results: dict[str, Any]) -> list[str]:
                     for k, t in row["targets"].items()
                     if not t["pass"]
                 ]
-    for name in ("preview", "firstframe"):
+    for name in ("preview", "firstframe", "watch_ranks", "watch_models", "runview"):
         found = results.get(name)
         if found:
             missed += [f"{name} {k}" for k, t in found["targets"].items() if not t["pass"]]
@@ -372,6 +594,25 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "firstframe": lambda: firstframe.run(
             QUICK["frame_runs"] if quick else firstframe.RUNS, log=log
+        ),
+        "watch_ranks": lambda: watch_ranks.run(
+            QUICK["watch_repeats"] if quick else watch_ranks.REPEATS, log=log
+        ),
+        "watch_models": lambda: watch_models.run(
+            QUICK["watch_lines"] if quick else watch_models.LINES,
+            1 if quick else watch_models.REPEATS,
+            log=log,
+        ),
+        "runview": lambda: (
+            runview.run(
+                QUICK["runview_lines"],
+                1,
+                QUICK["runview_ticks"],
+                QUICK["runview_big_lines"],
+                log=log,
+            )
+            if quick
+            else runview.run(log=log)
         ),
     }
     failed: list[str] = []

@@ -257,6 +257,9 @@ def split_argv(parser: argparse.ArgumentParser, argv: Sequence[str]) -> tuple[li
     takes_value = {
         name for name, action in parser._option_string_actions.items() if action.nargs != 0
     }
+    optional = {  # a value that may be left out (--attach): never a flag that follows
+        name for name, action in parser._option_string_actions.items() if action.nargs == "?"
+    }
     ours: list[str] = []
     i = 0
     while i < len(argv):
@@ -265,6 +268,10 @@ def split_argv(parser: argparse.ArgumentParser, argv: Sequence[str]) -> tuple[li
             return ours, list(argv[i + 1 :])
         if not token.startswith("-") or token == "-":
             return ours, list(argv[i:])
+        if token in optional and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+            ours.append(token)
+            i += 1
+            continue
         if token in takes_value and i + 1 < len(argv) and argv[i + 1] != "--":
             value = argv[i + 1]
             ours.append(f"{token}={value}" if token.startswith("--") else token)

@@ -674,3 +674,30 @@ def test_an_outdir_that_cannot_hold_a_run_directory_is_a_usage_error(
         tmp_path,
     )
     assert_usage_error(result, "--outdir", str(outdir), "writable")
+
+
+def test_attach_says_why_it_cannot_open_a_run(tmp_path: Path) -> None:
+    """``--attach`` mistakes are one line and exit 2, before any screen opens."""
+    env = local_env(tmp_path)
+    assert_usage_error(run_cli(["--attach"], env, tmp_path), "--attach: no runs under")
+    missing = tmp_path / "nope"
+    assert_usage_error(
+        run_cli(["--attach", str(missing)], env, tmp_path), f"--attach {missing}: no such"
+    )
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert_usage_error(run_cli(["--attach", str(plain)], env, tmp_path), "not a run directory")
+    assert_usage_error(run_cli(["--attach", "--run"], env, tmp_path), "separate modes")
+
+
+def test_attach_target_is_the_newest_run_or_the_one_named(tmp_path: Path) -> None:
+    from ezpz_tui.cli import attach_target
+
+    outdir = tmp_path / "runs"
+    older, newer = outdir / "20260101-000000-local", outdir / "20260102-000000-local"
+    for path in (older, newer):
+        path.mkdir(parents=True)
+        (path / "plan.json").write_text("{}")
+    os.utime(older / "plan.json", (1_000_000, 1_000_000))
+    assert attach_target("", str(outdir)) == newer
+    assert attach_target(str(older), str(outdir)) == older
