@@ -756,3 +756,24 @@ async def test_a_corrupt_settings_file_starts_with_the_default_theme_and_says_so
         assert app.theme == "ezpz-dark"
         messages = [n.message for n in app._notifications]
         assert any("settings.toml" in m for m in messages), messages
+
+
+async def test_run_pressed_before_the_plan_starts_once_it_is_ready(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ctrl+g while the job is still detected is not lost: the run starts with the
+    form as soon as its plan is ready (the start itself is recorded, not spawned)."""
+    app = EzpzApp(laptop(config, LaunchForm(np="2", command="python3 train.py")))
+    started: list[LaunchForm] = []
+    monkeypatch.setattr(app, "start_run", started.append)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = launch_screen(app)
+        app.preview = None  # as before the first plan arrives
+        screen.action_run()
+        assert started == [] and screen.run_when_planned
+        screen.replan()
+        await settle(app, pilot)
+        assert started == [screen.read_form()]
+        assert not screen.run_when_planned
+        screen.action_run()  # the plan is here: at once
+        assert len(started) == 2

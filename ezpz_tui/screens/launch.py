@@ -63,6 +63,7 @@ class LaunchScreen(ConsoleScreen):
     def __init__(self) -> None:
         super().__init__()
         self.generation = 0  # of the form state last sent to the planner
+        self.run_when_planned = False  # ctrl+g came before the plan
 
     def compose(self) -> ComposeResult:
         form = self.surroundings.form
@@ -145,6 +146,8 @@ class LaunchScreen(ConsoleScreen):
         planner = self.console.planner
         self.query_one(JobBar).show(planner.job if planner else None, preview, None)
         self.console.preview = preview
+        if self.run_when_planned:
+            self.action_run()
 
     # actions ----------------------------------------------------------------
     @property
@@ -156,8 +159,11 @@ class LaunchScreen(ConsoleScreen):
         preview = self.console.preview
         form = self.read_form()
         if preview is None or preview.form != form:
-            self.notify("the preview is not ready yet; try again in a moment", timeout=3)
+            # the job is still being detected or planned: run once the plan is here
+            self.run_when_planned = True
+            self.notify("planning the job: it starts as soon as the plan is ready", timeout=3)
             return
+        self.run_when_planned = False
         if preview.plan is None or preview.errors or preview.problem:
             self.notify("fix the form first: the preview shows what is wrong", severity="warning")
             return
