@@ -623,3 +623,31 @@ async def test_moving_up_pauses_the_pane_and_end_follows_again(tmp_path: Path) -
         await until(pilot, lambda: finished(app), "the run to finish")
         run_dir = watch_of(app).path
     assert exit_code(run_dir) == 0
+
+
+async def test_a_long_line_scrolls_sideways(tmp_path: Path) -> None:
+    """A line wider than the pane is cut at its edge; right/left scroll along it."""
+    from tests.rundir_fixtures import finished_run as write_finished_run
+
+    fixture = write_finished_run(tmp_path / "fixture")
+    tail = "THE-END-OF-A-LONG-LINE"
+    long_text = "x" * 300 + tail
+    with open(fixture.path / "combined.log", "a") as combined:
+        combined.write(f"[1,0]<stdout>: {long_text}\n")
+    app = console(tmp_path, attach=fixture.path)
+    async with app.run_test(size=SIZE) as pilot:
+        await attached(app, pilot)
+        shown = pane(app)
+        assert pane_lines(app)[-1].text == long_text
+        shown.focus()
+        await until(pilot, lambda: shown.virtual_size.width > SIZE[0], "the pane to widen")
+        assert shown.scroll_x == 0
+        for _ in range(60):
+            await pilot.press("right")
+        await pilot.pause()
+        assert shown.scroll_x == shown.max_scroll_x > 0
+        last = shown.render_line(shown.display_count - 1 - shown.scroll_offset.y).text
+        assert tail in last
+        await pilot.press("left")
+        await pilot.pause()
+        assert shown.scroll_x == shown.max_scroll_x - 8

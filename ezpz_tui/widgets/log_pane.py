@@ -54,6 +54,8 @@ class LogPane(ScrollView, can_focus=True):
         Binding("home", "top", "First line", show=False),
         Binding("end", "follow", "Follow", tooltip="Go to the end and follow new lines"),
         Binding("x", "expand", "Expand", tooltip="Show each rank of a collapsed line"),
+        Binding("left,h", "sideways(-8)", "Left", show=False),
+        Binding("right,l", "sideways(8)", "Right", show=False),
     ]
 
     following: reactive[bool] = reactive(True)
@@ -74,6 +76,8 @@ class LogPane(ScrollView, can_focus=True):
         self.expanded: dict[int, list[PaneLine]] = {}  # source row -> its members
         self.new_lines = 0
         self.rank_width = 1
+        self.widest = 0  # cells of the widest line drawn so far
+        self._widen_pending = False
 
     # -- geometry: display rows = source rows + expanded members ----------------
     @property
@@ -101,6 +105,7 @@ class LogPane(ScrollView, can_focus=True):
         self.source = source
         self.expanded = {}
         self.rows = 0
+        self.widest = 0
         self.new_lines = 0
         self.following = True
         self.cursor = -1
@@ -119,7 +124,7 @@ class LogPane(ScrollView, can_focus=True):
         if ranks is not None:
             world = ranks.plan.get("world_size")
             self.rank_width = len(str(max(1, (world or 1) - 1)))
-        self.virtual_size = Size(self.size.width, self.display_count)
+        self.virtual_size = Size(self._width(), self.display_count)
         if self.following:
             # force: before the next layout the scrollbar is not shown yet, and an
             # unforced scroll is then dropped (a first screen that does not follow)
@@ -179,7 +184,20 @@ class LogPane(ScrollView, can_focus=True):
                 )
             )
         strip = Strip(segments)
+        if strip.cell_length > self.widest:
+            self.widest = strip.cell_length
+            if self.widest > width and not self._widen_pending:
+                self._widen_pending = True  # not while drawing: after this frame
+                self.call_later(self._widen)
         return strip.crop_extend(self.scroll_offset.x, self.scroll_offset.x + width, style)
+
+    def _width(self) -> int:
+        """As wide as the widest line drawn so far (left/right scroll to see it)."""
+        return max(self.size.width, self.widest)
+
+    def _widen(self) -> None:
+        self._widen_pending = False
+        self.virtual_size = Size(self._width(), self.display_count)
 
     # -- moving ------------------------------------------------------------------------
     def _pause(self) -> None:
@@ -209,6 +227,11 @@ class LogPane(ScrollView, can_focus=True):
         if self.display_count:
             self._pause()
             self.cursor = 0
+
+    def action_sideways(self, columns: int) -> None:
+        """Long lines are cut at the pane's edge: left/right scroll along them."""
+        x = max(0, min(self.max_scroll_x, self.scroll_x + columns))
+        self.scroll_to(x=x, animate=False, immediate=True, force=True)  # overflow-x: hidden
 
     def action_follow(self) -> None:
         self.following = True
@@ -254,7 +277,7 @@ class LogPane(ScrollView, can_focus=True):
             else:
                 self.notify("this line was printed by one rank only", timeout=3)
                 return
-        self.virtual_size = Size(self.size.width, self.display_count)
+        self.virtual_size = Size(self._width(), self.display_count)
         self.refresh()
 
     def watch_cursor(self, old: int, new: int) -> None:
@@ -282,6 +305,6 @@ class LogPane(ScrollView, can_focus=True):
             self.vertical_scrollbar.position = self.scroll_y
 
     def on_resize(self) -> None:
-        self.virtual_size = Size(self.size.width, self.display_count)
+        self.virtual_size = Size(self._width(), self.display_count)
         if self.following:
             self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
