@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ezpz_tui.messages import RunChanged
-from ezpz_tui.watch.run import RunWatch
 
 if TYPE_CHECKING:
     from textual.app import App
+
+    from ezpz_tui.watch.run import RunWatch
 
 POLL_S = 0.2  # inotify is silent on NFS and Lustre: poll, 5 times a second
 CATCH_UP_PAUSE_S = 0.005  # between steps while behind: the screen gets its turn
@@ -39,6 +40,8 @@ class RunKeeper:
 
     def attach(self, path: Path, process: subprocess.Popen[bytes] | None = None) -> RunWatch:
         self.detach()
+        from ezpz_tui.watch.run import RunWatch  # loaded with the first run, not at start-up
+
         clock = getattr(getattr(self.app, "surroundings", None), "clock", time.time)
         watch = self.watch = RunWatch(Path(path), clock=clock)
         self.process = process

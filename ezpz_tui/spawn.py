@@ -29,7 +29,7 @@ class Started:
     argv: list[str]
 
 
-def run_argv(
+def session_argv(
     python: str,
     form: LaunchForm,
     run_dir: Path,
@@ -61,7 +61,7 @@ def start_run(
     """Create the run directory and start the session in it; returns at once."""
     base = Path(outdir) if os.path.isabs(outdir) else Path(cwd) / outdir
     run_dir = new_run_dir(base, job_id)
-    argv = run_argv(python, form, run_dir, scheduler, machine, str(base))
+    argv = session_argv(python, form, run_dir, scheduler, machine, str(base))
     log = open(run_dir / SESSION_LOG, "ab")  # noqa: SIM115 - the child owns it from here
     try:
         process = subprocess.Popen(

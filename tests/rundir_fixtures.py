@@ -25,7 +25,6 @@ import math
 import os
 import random
 import socket
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -35,6 +34,7 @@ from typing import Any
 import psutil
 
 from ezpz_core.run.events import LAUNCHER
+from ezpz_core.run.store import new_run_dir
 
 NOW = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC: the default frozen clock
 HEARTBEAT_S = 2.0
@@ -431,18 +431,8 @@ def _write_bytes(path: Path | str, data: bytes, dir_fd: int | None = None) -> No
 
 
 def _run_dir(root: Path, start: float, job_id: str | None) -> Path:
-    """``<root>/<UTC stamp>-<jobid|local>`` (-2, -3... if taken), like new_run_dir
-    but in UTC so the name is the same in every time zone."""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(start))
-    base = root / f"{stamp}-{job_id or 'local'}"
-    path, n = base, 1
-    while True:
-        try:
-            path.mkdir(parents=True)
-            return path
-        except FileExistsError:
-            n += 1
-            path = base.with_name(f"{base.name}-{n}")
+    """The session's own naming, in UTC so the name is the same in every time zone."""
+    return new_run_dir(root, job_id, start, utc=True)
 
 
 def _write(root: Path, run: _Run, now: float) -> RunFixture:

@@ -62,11 +62,16 @@ def backoff(first: float, retry: int) -> float:
 
 def label_format(plan: LaunchPlan) -> LabelFormat:
     """How to read the labels the plan's launcher (or our wrapper) puts on lines."""
-    if plan.rank_io is RankIO.WRAPPER:
+    return label_format_for(plan.rank_io, plan.launcher.style)
+
+
+def label_format_for(rank_io: RankIO, style: Style) -> LabelFormat:
+    """The label format of a rank I/O mode and launch style (also what a reader of
+    ``plan.json`` needs: its ``rank_io`` and ``launch_style``)."""
+    if rank_io is RankIO.WRAPPER:
         return LabelFormat.WRAPPER
-    if plan.rank_io is RankIO.NONE:
+    if rank_io is RankIO.NONE:
         return LabelFormat.NONE
-    style = plan.launcher.style
     if style in (Style.OPENMPI, Style.SOPHIA):
         return LabelFormat.OPENMPI
     if style in (Style.SRUN, Style.PALS):

@@ -45,9 +45,9 @@ FLUSH_BYTES = 4 * 1024 * 1024  # pending line bytes that trigger a flush before 
 MAX_HELD = 1024 * 1024  # a stream's unfinished line held back from combined.log, at most
 
 # What counts as "the first error": tracebacks, "...Error:" lines, fatal signals.
-# Blocks are first scanned for the words of ``_words_in`` (fast), and the regex
+# Blocks are first scanned for the words of ``error_words`` (fast), and the regex
 # runs only on lines that contain one.
-_ERROR = re.compile(
+ERROR_LINE = re.compile(
     rb"Traceback \(most recent call last\)|^[ \t]*(?:[\w.]+(?:Error|Exception)|error|ERROR|FATAL)\b"
     rb"|Segmentation fault|died from signal|out of memory"
 )
@@ -68,10 +68,14 @@ def _open_file_budget() -> int:
 
 
 def new_run_dir(
-    outdir: str | os.PathLike[str], job_id: str | None, now: float | None = None
+    outdir: str | os.PathLike[str],
+    job_id: str | None,
+    now: float | None = None,
+    utc: bool = False,
 ) -> Path:
-    """Create ``<outdir>/<timestamp>-<jobid|local>`` (``-2``, ``-3``... if taken)."""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    """Create ``<outdir>/<timestamp>-<jobid|local>`` (``-2``, ``-3``... if taken);
+    the timestamp is local time, or UTC (names that do not depend on the zone)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", (time.gmtime if utc else time.localtime)(now))
     base = Path(outdir) / f"{stamp}-{job_id or 'local'}"
     path, n = base, 1
     while True:
@@ -333,7 +337,7 @@ _WORDS_NEEDING = {
 _WORDS_ALWAYS = (b"error", b"died from signal", b"out of memory")
 
 
-def _words_in(data: bytes) -> tuple[bytes, ...]:
+def error_words(data: bytes) -> tuple[bytes, ...]:
     """The error words worth looking for in ``data`` (see ``_WORDS_NEEDING``)."""
     words = [w for cap, group in _WORDS_NEEDING.items() if cap in data for w in group]
     return (*words, *_WORDS_ALWAYS)
@@ -351,7 +355,7 @@ def _first_error_of(
         return None
     joined = b"".join(block for _, block in blocks) if len(blocks) > 1 else blocks[0][1]
     ends = list(accumulate(len(block) for _, block in blocks))
-    words = _words_in(joined)
+    words = error_words(joined)
     pos = 0
     while pos < len(joined):
         hits = [at for at in (joined.find(word, pos) for word in words) if at >= 0]
@@ -371,7 +375,7 @@ def _first_error(block: bytes, rank: int, lines_before: int) -> FirstError | Non
     """The first error line in ``block`` (the next lines of ``rank``'s log)."""
     pos = 0
     size = len(block)
-    words = _words_in(block)
+    words = error_words(block)
     while pos < size:
         first = size
         for word in words:
@@ -384,7 +388,7 @@ def _first_error(block: bytes, rank: int, lines_before: int) -> FirstError | Non
         end = block.find(b"\n", first)
         end = size if end < 0 else end
         line = block[start:end]
-        if _ERROR.search(line):
+        if ERROR_LINE.search(line):
             text = line.decode("utf-8", "replace")
             return FirstError(rank, lines_before + block.count(b"\n", 0, start) + 1, text)
         pos = end + 1

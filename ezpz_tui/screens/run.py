@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -348,12 +348,12 @@ class RunScreen(ConsoleScreen):
             bar.display = False
             self.focused_pane.focus()
 
-    def on_key(self, event: object) -> None:
-        key = getattr(event, "key", "")
+    def on_key(self, event: events.Key) -> None:
+        """ctrl+r (regex) and ctrl+l (case) switch the find field's mode in place."""
         if self.focused is not self.query_one("#find", Input):
             return
-        if key in ("ctrl+r", "ctrl+l"):
-            if key == "ctrl+r":
+        if event.key in ("ctrl+r", "ctrl+l"):
+            if event.key == "ctrl+r":
                 self.regex = not self.regex
             else:
                 self.case = not self.case

@@ -18,7 +18,6 @@ than one step.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from array import array
@@ -28,10 +27,15 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
+from ezpz_core.errors import UsageError
+from ezpz_core.kinds import RankIO
+from ezpz_core.launch.styles import Style
 from ezpz_core.run.events import LAUNCHER, decoded
 from ezpz_core.run.filters import DisplayFilter, make_filter
 from ezpz_core.run.labels import Attributor, LabelFormat, split_label
 from ezpz_core.run.rundir import EventsTail, RunInfo, RunStatus, read_json, run_info
+from ezpz_core.run.session import label_format_for
+from ezpz_core.run.store import ERROR_LINE, error_words
 from ezpz_tui.watch.collapse import WINDOW_LINES, Collapser
 from ezpz_tui.watch.heatmap import Activity
 from ezpz_tui.watch.lineindex import LineIndex
@@ -46,30 +50,14 @@ PREVIEW_LINES = 500
 LIVE_LAG_BYTES = 4 << 20  # behind the end by less than this: lines are "now"
 INFO_EVERY_S = 1.0  # run status (owner alive?) is read this often
 
-# error lines for ``e``/``E`` (the first-error rules of the run store, per line)
-_ERROR = re.compile(
-    rb"Traceback \(most recent call last\)|^[ \t]*(?:[\w.]+(?:Error|Exception)|error|ERROR|FATAL)\b"
-    rb"|Segmentation fault|died from signal|out of memory"
-)
-_ERROR_WORDS = (b"Error", b"error", b"ERROR", b"Exception", b"Traceback", b"FATAL", b"fault",
-                b"signal", b"memory")  # fmt: skip
-
 
 def label_format_of(plan: dict[str, Any]) -> LabelFormat:
-    """How ``combined.log``'s lines are labelled, from ``plan.json`` (as the session chose)."""
-    rank_io = plan.get("rank_io")
-    if rank_io == "wrapper":
-        return LabelFormat.WRAPPER
-    if rank_io == "none":
-        return LabelFormat.NONE
-    style = plan.get("launch_style")
-    if style in ("openmpi", "sophia"):
-        return LabelFormat.OPENMPI
-    if style in ("srun", "pals"):
-        return LabelFormat.SRUN
-    if style in ("none", "direct"):  # Style.DIRECT is spelled "none" in plan.json
+    """How ``combined.log``'s lines are labelled, from ``plan.json`` (as the session
+    chose); a plan.json too old or odd to say: whichever label a line carries."""
+    try:
+        return label_format_for(RankIO(plan.get("rank_io")), Style(plan.get("launch_style")))
+    except ValueError:
         return LabelFormat.ANY
-    return LabelFormat.NONE if style else LabelFormat.ANY
 
 
 def collapse_window(plan: dict[str, Any]) -> int:
@@ -81,11 +69,13 @@ def collapse_window(plan: dict[str, Any]) -> int:
 
 def noise_filter_of(plan: dict[str, Any]) -> DisplayFilter:
     """The machine's noise filter (what ``--run`` hid on that machine)."""
-    from ezpz_core.machines import MACHINES
+    from ezpz_core.machines import machine_by_name
 
-    name = str(plan.get("machine") or "")
-    machine = next((m for m in MACHINES if m.name == name), None)
-    return make_filter(machine.filter_profile if machine else None)
+    try:
+        machine = machine_by_name(str(plan.get("machine") or ""), "plan.json machine")
+    except UsageError:  # a machine this version does not know
+        return make_filter(None)
+    return make_filter(machine.filter_profile)
 
 
 @dataclass(frozen=True)
@@ -443,9 +433,9 @@ class RunWatch:
 
     def _errors(self, first: int, ranks: list[int], texts: list[bytes]) -> None:
         joined = b"\n".join(texts)
-        if not any(word in joined for word in _ERROR_WORDS):
+        if not any(word in joined for word in error_words(joined)):
             return
-        search = _ERROR.search
+        search = ERROR_LINE.search
         for i, text in enumerate(texts):
             if ranks[i] != LAUNCHER and search(text):
                 self.errors.append(first + i)
