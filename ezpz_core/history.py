@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from ezpz_core.metrics import MetricRow, numeric_items
+from ezpz_core.tail import LineTail
 
 READ_CHUNK = 64 * 1024 * 1024  # most bytes one poll reads; the rest waits for the next
-HEAD_BYTES = 64  # a file whose first bytes changed was replaced in place
 
 
 def history_row(
@@ -84,7 +84,8 @@ def row_from_json(obj: object) -> MetricRow | None:
     if isinstance(metrics, dict):
         values = numeric_items(metrics)
         aggregated = obj.get("aggregated")
-        if isinstance(aggregated, dict):
+        # ezpz merges the aggregates into ``metrics`` already: nothing to add then
+        if isinstance(aggregated, dict) and not aggregated.keys() <= values.keys():
             for key, value in numeric_items(aggregated).items():
                 values.setdefault(key, value)
     else:
@@ -109,53 +110,40 @@ def parse_line(line: bytes) -> MetricRow | None:
 
 
 class HistoryTail:
-    """Follows one history file from a byte offset; ``poll`` returns the new rows."""
+    """Follows one history file from a byte offset; ``poll`` returns the new rows
+    (the file handling, truncation and replacement included: ``ezpz_core.tail``)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], chunk: int | None = None) -> None:
         self.path = Path(path)
-        self.offset = 0  # bytes consumed, torn tail included
+        # most bytes one poll reads (the console's charts read in small steps)
+        self._tail = LineTail(self.path, READ_CHUNK if chunk is None else chunk)
         self.rows_read = 0
         self.corrupt = 0  # complete lines that are not metric rows
-        self.restarts = 0  # truncations and replacements seen
-        self._partial = b""
-        self._ident: tuple[int, int] | None = None
-        self._head = b""
 
-    def _restart(self) -> None:
-        self.offset = 0
-        self._partial = b""
-        self._head = b""
-        self.restarts += 1
+    @property
+    def offset(self) -> int:
+        """Bytes consumed, a torn last line included."""
+        return self._tail.offset
+
+    @property
+    def size(self) -> int:
+        """The file's size at the last poll (how far behind ``offset`` is)."""
+        return self._tail.size
+
+    @size.setter
+    def size(self, value: int) -> None:
+        self._tail.size = value
+
+    @property
+    def restarts(self) -> int:
+        """Truncations and replacements seen."""
+        return self._tail.restarts
 
     def poll(self, final: bool = False) -> list[MetricRow]:
         """New complete rows since the last call. With ``final`` (the writer is
         gone), an unterminated last line is read too, if it parses."""
-        try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except OSError:
-            return []
-        try:
-            st = os.fstat(fd)
-            ident = (st.st_dev, st.st_ino)
-            if self._ident is not None and (ident != self._ident or st.st_size < self.offset):
-                self._restart()
-            elif self._head and os.pread(fd, len(self._head), 0) != self._head:
-                self._restart()  # rewritten in place, and already longer than before
-            self._ident = ident
-            size = min(st.st_size, self.offset + READ_CHUNK)
-            data = os.pread(fd, size - self.offset, self.offset) if size > self.offset else b""
-            if len(self._head) < HEAD_BYTES and (data or self.offset):
-                self._head = os.pread(fd, HEAD_BYTES, 0)
-        finally:
-            os.close(fd)
-        self.offset += len(data)
-        lines = (self._partial + data).split(b"\n")
-        self._partial = lines.pop()
-        if final and self._partial.strip():
-            lines.append(self._partial)
-            self._partial = b""
         rows: list[MetricRow] = []
-        for line in lines:
+        for line in self._tail.read(final=final):
             if not line.strip():
                 continue
             row = parse_line(line)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import compress
 from typing import Any
@@ -52,6 +52,15 @@ def split_aggregate(key: str) -> tuple[str, str | None]:
 def numeric_items(data: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
     """The numbers in ``data`` (one level of nesting flattened as ``group/key``);
     booleans, strings and lists are not metrics."""
+    if not prefix:  # a history row: numbers only, nearly always (checked in C)
+        kinds = set(map(type, data.values()))
+        if kinds <= {float}:
+            return dict(data)
+        if kinds <= {float, int}:
+            try:
+                return {key: float(value) for key, value in data.items()}
+            except OverflowError:  # an integer beyond float range: the slow way skips it
+                pass
     out: dict[str, float] = {}
     for key, value in data.items():
         name = f"{prefix}{key}"
@@ -185,6 +194,9 @@ class MetricSeries:
     points: dict[str, Points] = field(default_factory=dict)
     first_t: float | None = None
     last_t: float | None = None
+    # what keeps a metric's chart points: ``Points`` (every other point dropped when
+    # full) for the end-of-run chart; the console passes min/max buckets
+    make_points: Callable[[], Any] = Points
 
     def add(self, rows: Iterable[MetricRow]) -> int:
         """Fold in ``rows``; returns how many were this series' rank."""
@@ -256,7 +268,7 @@ class MetricSeries:
         stats = self.stats.get(name)
         if stats is None:
             stats = self.stats[name] = Stats()
-            self.points[name] = Points()
+            self.points[name] = self.make_points()
         return stats, self.points[name]
 
     def loss_key(self) -> str | None:

@@ -18,6 +18,12 @@ Records are batched: as many whole records as fit go out in one ``write`` of at
 most ``PIPE_BUF`` bytes, so a chatty rank costs one system call per few dozen
 lines, not one per line, and every write is still atomic on the pipe.
 
+When the run asks for it (``EZPZ_RUN_DIR`` set, ``EZPZ_STATS`` not ``0``), a
+daemon thread samples the command's process tree into the run directory
+(``ezpz_core.procstats``); nothing on the exit path waits for it. Its one possible
+message (the stats file cannot be written) goes out through the stderr pump, only
+between whole lines, so it never splits a line the command left unfinished.
+
 Stdlib only, and small: it starts on every rank of every job.
 """
 
@@ -30,7 +36,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ezpz_core.rankenv import rank_from_env
 
@@ -76,12 +82,24 @@ class _Pump:
         self.more = f"@ezpz:{rank}:{kind.upper()}|".encode()
         self.buffer = b""
         self.skip_lf = False
+        self.open = False  # pieces of the current line went out; its end has not
+        self.notes: list[bytes] = []  # our own lines, sent when no line is open
+
+    def note(self, text: str) -> None:
+        """Send one line of ours on this stream at the next line boundary (any
+        thread: ``list.append`` is atomic; only the pump thread writes)."""
+        self.notes.append(text.encode("utf-8", "replace")[:PIECE])
+
+    def _send_notes(self) -> None:
+        while self.notes:
+            _write_all(self.dst, self.end + self.notes.pop(0) + b"\n")
 
     def emit(self, payload: bytes, final: bool) -> None:
         while len(payload) > PIECE:
             _write_all(self.dst, self.more + payload[:PIECE] + b"\n")
             payload = payload[PIECE:]
         _write_all(self.dst, (self.end if final else self.more) + payload + b"\n")
+        self.open = not final
 
     def feed(self, data: bytes) -> None:
         if not self.skip_lf and b"\r" not in data:
@@ -91,6 +109,7 @@ class _Pump:
             if lines and max(map(len, lines)) <= PIECE:  # the common case, in C
                 sep = b"\n" + self.end
                 _write_records(self.dst, self.end + sep.join(lines) + b"\n")
+                self.open = False
                 self._keep(data[end + 1 :])
                 return
         self._feed(data)
@@ -99,6 +118,7 @@ class _Pump:
         while len(rest) > PIECE:
             _write_all(self.dst, self.more + rest[:PIECE] + b"\n")
             rest = rest[PIECE:]
+            self.open = True
         self.buffer = rest
 
     def _feed(self, data: bytes) -> None:
@@ -126,6 +146,8 @@ class _Pump:
 
     def run(self) -> None:
         while not self.stop.is_set():
+            if self.notes and not self.open:
+                self._send_notes()
             ready, _, _ = select.select([self.src], [], [], HOLD_S)
             if not ready:
                 if self.buffer:  # keep the line live: send what we have as a piece
@@ -139,17 +161,24 @@ class _Pump:
         if self.buffer:
             self.emit(self.buffer, final=True)
             self.buffer = b""
+        if self.notes and not self.open:
+            self._send_notes()
         os.close(self.src)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    env: Mapping[str, str] = os.environ
+    if args[:1] == ["--run-dir"] and len(args) > 1:  # where resource stats go
+        env = {**os.environ, "EZPZ_RUN_DIR": args[1]}
+        args = args[2:]
     if args[:1] == ["--"]:
         args = args[1:]
     rank = rank_from_env(os.environ).rank
     if not args:
-        sys.stderr.write("usage: python -m ezpz_core.rankio -- COMMAND [ARGS...]\n")
+        sys.stderr.write("usage: python -m ezpz_core.rankio [--run-dir DIR] -- COMMAND [ARGS...]\n")
         return 2
+    started = time.monotonic()
     try:
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except OSError as exc:
@@ -168,7 +197,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     threads = [threading.Thread(target=p.run, daemon=True) for p in pumps]
     for thread in threads:
         thread.start()
+    # Imported here, after the command started, so it never delays that start.
+    from ezpz_core.procstats import start_sampler
+
+    sampler = start_sampler(env, rank, proc.pid, started, pumps[1].note)
     code = proc.wait()
+    if sampler is not None:
+        sampler.stop.set()  # nothing waits for it: a daemon thread
     # A process the command left behind (setsid, a daemon) may hold the pipes open
     # for ever: after a grace, stop reading, send what was read, and report.
     deadline = time.monotonic() + DRAIN_S

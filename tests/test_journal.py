@@ -91,13 +91,16 @@ def test_events_tell_start_attempt_each_rank_s_exit_and_the_end(tmp_path: Path) 
     plan = load(run_dir / "plan.json")
     assert started["host"] == socket.gethostname()
     assert started["run_dir"] == str(run_dir)
-    assert started["argv"] == plan["argv"]
+    # the plan's argv, and the wrapper told where the run directory is
+    wrapper = plan["argv"].index("ezpz_core.rankio") + 1
+    run_argv = [*plan["argv"][:wrapper], "--run-dir", str(run_dir), *plan["argv"][wrapper:]]
+    assert started["argv"] == run_argv
     assert (started["world_size"], started["ranks_expected"]) == (2, 2)
 
     (attempt,) = of_kind(events, "attempt")
     assert attempt["attempt"] == 1
     assert attempt["directory"] == str(run_dir)
-    assert attempt["argv"] == plan["argv"]
+    assert attempt["argv"] == run_argv
     assert isinstance(attempt["pid"], int) and attempt["pid"] != started["pid"]
 
     exits = {e["rank"]: e["code"] for e in of_kind(events, "rank_exit")}

@@ -132,6 +132,10 @@ class Journal:
     def notice(self, level: str, text: str, t: float | None = None) -> None:
         self.append("notice", t, level=level, text=text)
 
+    def metrics(self, source: str | None, rank: int, t: float | None = None) -> None:
+        """Where the run's metrics come from now (``history:<path>`` or ``log``)."""
+        self.append("metrics", t, source=source, rank=rank)
+
     def progress(self, attempt: int, size: int, lines: int, t: float | None = None) -> None:
         self.append("progress", t, attempt=attempt, bytes=size, lines=lines)
 

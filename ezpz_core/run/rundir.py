@@ -35,6 +35,7 @@ from typing import Any
 import psutil
 
 from ezpz_core.run.journal import EVENTS, HEARTBEAT_S, OWNER
+from ezpz_core.tail import LineTail
 
 SUMMARY = "summary.json"
 PLAN = "plan.json"
@@ -363,41 +364,26 @@ class EventsTail:
 
     Only whole lines are taken: a line still being written waits for its newline.
     Lines that are not events are skipped. A file that shrank or was replaced is
-    read again from its start. The file need not exist yet."""
+    read again from its start (``ezpz_core.tail``). The file need not exist yet."""
 
     def __init__(self, path: Path | str, max_bytes: int = MAX_EVENTS_READ) -> None:
         self.path = Path(path)
-        self.max_bytes = max_bytes
-        self.offset = 0  # bytes of whole lines consumed
-        self._inode: int | None = None
+        self._tail = LineTail(self.path, max_bytes, max_line=max_bytes)
+
+    @property
+    def offset(self) -> int:
+        """Bytes read, a torn last line included."""
+        return self._tail.offset
 
     def poll(self) -> list[dict[str, Any]]:
         """The events of the whole lines appended since the last call."""
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            return []
         events: list[dict[str, Any]] = []
-        try:
-            info = os.fstat(fd)
-            if info.st_ino != self._inode or info.st_size < self.offset:
-                self._inode, self.offset = info.st_ino, 0
-            while self.offset < info.st_size:
-                size = min(info.st_size - self.offset, self.max_bytes)
-                data = os.pread(fd, size, self.offset)
-                end = data.rfind(b"\n")
-                if end < 0:
-                    if len(data) < self.max_bytes:
-                        break  # a line being written: it waits for its newline
-                    self.offset += len(data)  # no event is this long: skip it
-                    continue
-                self.offset += end + 1
-                events += [e for line in data[:end].split(b"\n") if (e := parse_event(line))]
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
-        return events
+        tail = self._tail
+        while True:
+            offset, restarts = tail.offset, tail.restarts
+            events += [e for line in tail.read() if (e := parse_event(line))]
+            if (tail.offset == offset and tail.restarts == restarts) or not tail.behind:
+                return events
 
 
 # -- stopping a run ---------------------------------------------------------------

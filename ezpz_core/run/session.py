@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ezpz_core.kinds import RankIO
-from ezpz_core.launch.plan import LaunchPlan
+from ezpz_core.launch.plan import RANKIO_MODULE, LaunchPlan
 from ezpz_core.launch.styles import Style
 from ezpz_core.metrics import MetricSeries
 from ezpz_core.run.events import LAUNCHER, Event, Lines, Notice, RankExited, Started
@@ -82,11 +82,19 @@ def label_format_for(rank_io: RankIO, style: Style) -> LabelFormat:
 
 
 def run_argv(plan: LaunchPlan, run_dir: Path) -> tuple[str, ...]:
-    """The plan's argv with what needs the run directory (torchrun's log dir)."""
+    """The plan's argv with what needs the run directory: torchrun's log dir, and
+    the rank wrapper's ``--run-dir`` (where its resource stats go; on the command
+    line, because not every launcher passes our environment to other hosts:
+    Open MPI's mpirun passes only what ``-x`` names)."""
     argv = plan.argv
     if plan.launcher.style is Style.TORCHRUN:
         extra = ("--log-dir", str(run_dir / "torchrun"), "--redirects", "3", "--tee", "3")
         argv = (*argv[:4], *extra, *argv[4:])
+    if plan.rank_io is RankIO.WRAPPER:
+        for i in range(len(argv) - 1):
+            if argv[i] == "-m" and argv[i + 1] == RANKIO_MODULE:
+                argv = (*argv[: i + 2], "--run-dir", str(run_dir), *argv[i + 2 :])
+                break
     return argv
 
 
@@ -229,6 +237,10 @@ class Session:
     def _poll_metrics(self, final: bool = False) -> None:
         message = self.metrics.poll(final)
         if message is not None:
+            # the event says it for readers of the run directory (the console's
+            # charts follow the same file), the notice for people
+            source, _series = self.metrics.current()
+            self.journal.metrics(source, self.options.metrics_rank)
             self._say(Notice(message, time.time(), "info"))
 
     async def _metrics_poller(self) -> None:
@@ -246,6 +258,7 @@ class Session:
         journal.write_owner(sys.argv, started)
         plan_json = self.plan.to_json()
         plan_json["run_dir"] = str(self.run_dir)
+        plan_json["metrics_rank"] = self.options.metrics_rank
         write_json(self.run_dir / "plan.json", plan_json)
         journal.started(
             self.run_dir,
