@@ -6,7 +6,8 @@ run (this machine is shared and noisy). Exit status 0 whatever the figures, unle
 failed (wrong output, a command that exited non-zero).
 
     .venv/bin/python bench/run_all.py
-        [--only logpipe|livepipe|overhead|preview|firstframe|watch_ranks|watch_models|runview]
+        [--only logpipe|livepipe|overhead|preview|firstframe|watch_ranks|watch_models|runview|
+                rank_sampling|charts]
         [--quick] [--strict]
         [--mem-points 0.5e6,5e6,50e6]
 
@@ -29,11 +30,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import charts
 import firstframe
 import livepipe
 import logpipe
 import overhead
 import preview
+import rank_sampling
 import runview
 import watch_models
 import watch_ranks
@@ -53,6 +56,11 @@ QUICK = {
     "runview_lines": 300,
     "runview_ticks": 30,
     "runview_big_lines": 1_000_000,
+    "sampling_seconds": 5.0,
+    "sampling_samples": 50,
+    "charts_rows": 100_000,
+    "charts_poll_rounds": 50,
+    "charts_redraw_rounds": 15,
 }
 BENCHMARKS = (
     "logpipe",
@@ -63,6 +71,8 @@ BENCHMARKS = (
     "watch_ranks",
     "watch_models",
     "runview",
+    "rank_sampling",
+    "charts",
 )
 
 
@@ -450,6 +460,109 @@ def _runview_rows(rv: dict[str, Any]) -> list[tuple[str, ...]]:
     return rows
 
 
+def _rank_sampling_rows(rs: dict[str, Any]) -> list[tuple[str, ...]]:
+    t = rs["targets"]["cost_pct_core_2s"]
+    wr = rs["wrapper"]
+    rows: list[tuple[str, ...]] = []
+    for row in wr["rows"]:
+        judged = row["interval_s"] == 2.0
+        rows.append(
+            (
+                f"rank_sampling wrapper CPU, EZPZ_STATS_S={row['interval_s']:g}"
+                + ("" if judged else " (info)"),
+                f"+{row['cost_pct_core']:.3f}% of a core ({row['samples']:.0f} samples, "
+                f"{row['per_sample_ms']:.2f} ms each)",
+                f"no sampling: {wr['off_cpu_s'] * 1000:.0f} ms CPU in {wr['seconds']:g} s",
+                f"+{row['added_cpu_s'] * 1000:.0f} ms",
+                f"< {t['target']:g}%" if judged else "info",
+                _mark(t) if judged else "",
+            )
+        )
+    sample = rs["sample"]
+    for name, way in sample["ways"].items():
+        rows.append(
+            (
+                f"  one sample, 4-process tree ({name})",
+                f"median {way['cpu']['median_us']:.0f} us CPU (p95 {way['cpu']['p95_us']:.0f}, "
+                f"mean {way['cpu']['mean_us']:.0f})",
+                f"{sample['proc_entries']} processes in /proc",
+                "",
+                "info",
+                "",
+            )
+        )
+    return rows
+
+
+def _charts_rows(ch: dict[str, Any]) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
+    for shape, op in ch.get("open", {}).items():
+        t, first = op["targets"]["first_chart_s"], op["first_chart_s"]
+        rows += [
+            (
+                f"charts open a {op['rows'] / 1e6:g}M-row history ({shape}, "
+                f"{op['bytes'] / 1e6:.0f} MB), first chart",
+                f"{op['first_chart_median_s'] * 1000:.0f} ms (max {first['max'] * 1000:.0f})",
+                f"read+count: {op['read_count_median_s'] * 1000:.0f} ms",
+                f"x{op['ratio_first_chart_vs_read_count']:.1f}",
+                f"max <= {t['target'] * 1000:g} ms",
+                _mark(t),
+            ),
+            (
+                "  whole file read / first poll in process",
+                f"{op['read_all_median_s']:.1f} s / {op['first_poll_median_s'] * 1000:.0f} ms",
+                f"read+count: {op['read_count_median_s'] * 1000:.0f} ms",
+                f"x{op['ratio_read_all_vs_read_count']:.0f}",
+                "info",
+                "",
+            ),
+        ]
+    for shape, po in ch.get("poll", {}).items():
+        t, ours, base = po["targets"]["poll_p95_ms"], po["poll_ms"], po["json_loads_ms"]
+        rows.append(
+            (
+                f"charts poll {po['lines']} new lines ({shape}) on {po['history_rows']:,} rows",
+                f"p95 {ours['p95']:.2f} ms (median {ours['median']:.2f}, max {ours['max']:.2f})",
+                f"json.loads: p95 {base['p95']:.2f} ms",
+                f"x{po['ratio_p95']:.2f}",
+                f"p95 <= {t['target']:g} ms",
+                _mark(t),
+            )
+        )
+    rd = ch.get("redraw")
+    if rd:
+        t, two, four = rd["targets"]["frame_p95_ms"], rd["two"], rd["four"]
+        frame = two["frame_ms"]
+        rows += [
+            (
+                f"charts redraw {rd['size']}, 2 charts x 2 runs, smoothing on",
+                f"p95 {frame['p95']:.1f} ms (median {frame['median']:.1f}, max {frame['max']:.1f})",
+                f"render of one chart: p95 {two['render_one_ms']['p95']:.1f} ms",
+                f"x{rd['ratio_p95_vs_render']:.1f}",
+                f"p95 <= {t['target']:g} ms",
+                _mark(t),
+            ),
+            (
+                "  4 charts",
+                f"p95 {four['frame_ms']['p95']:.1f} ms (median {four['frame_ms']['median']:.1f})",
+                f"pictures alone: {four['pictures_total_ms']:.1f} ms",
+                "",
+                "info",
+                "",
+            ),
+            (
+                "  full garbage collections in the 2-chart frames",
+                f"{two['full_gc_ms']['count']} of {frame['count']}, "
+                f"median {two['full_gc_ms']['median']:.0f} ms",
+                f"frames without one: p95 {two['frame_without_full_gc_ms']['p95']:.1f} ms",
+                "",
+                "info",
+                "",
+            ),
+        ]
+    return rows
+
+
 def table(results: dict[str, Any]) -> str:
     rows = [("benchmark", "measured", "baseline (same run)", "vs baseline", "target", "result")]
     lp = results.get("logpipe")
@@ -495,6 +608,12 @@ def table(results: dict[str, Any]) -> str:
     rv = results.get("runview")
     if rv:
         rows += _runview_rows(rv)
+    rs = results.get("rank_sampling")
+    if rs:
+        rows += _rank_sampling_rows(rs)
+    ch = results.get("charts")
+    if ch:
+        rows += _charts_rows(ch)
     ff = results.get("firstframe")
     if ff:
         t = ff["targets"]
@@ -545,7 +664,15 @@ def _missed(results: dict[str, Any]) -> list[str]:
                     for k, t in row["targets"].items()
                     if not t["pass"]
                 ]
-    for name in ("preview", "firstframe", "watch_ranks", "watch_models", "runview"):
+    for name in (
+        "preview",
+        "firstframe",
+        "watch_ranks",
+        "watch_models",
+        "runview",
+        "rank_sampling",
+        "charts",
+    ):
         found = results.get(name)
         if found:
             missed += [f"{name} {k}" for k, t in found["targets"].items() if not t["pass"]]
@@ -613,6 +740,22 @@ def main(argv: list[str] | None = None) -> int:
             )
             if quick
             else runview.run(log=log)
+        ),
+        "rank_sampling": lambda: (
+            rank_sampling.run(QUICK["sampling_seconds"], 1, QUICK["sampling_samples"], log=log)
+            if quick
+            else rank_sampling.run(log=log)
+        ),
+        "charts": lambda: (
+            charts.run(
+                QUICK["charts_rows"],
+                1,
+                QUICK["charts_poll_rounds"],
+                QUICK["charts_redraw_rounds"],
+                log=log,
+            )
+            if quick
+            else charts.run(log=log)
         ),
     }
     failed: list[str] = []

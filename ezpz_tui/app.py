@@ -8,6 +8,7 @@ job, ready to plan forms), ``preview`` (the launch form's current plan) and
 
 from __future__ import annotations
 
+import gc
 import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -23,9 +24,10 @@ from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
 from ezpz_core.errors import EzpzError
+from ezpz_tui.chartkeeper import ChartKeeper
 from ezpz_tui.config import ConfigError
 from ezpz_tui.form import LaunchForm
-from ezpz_tui.messages import DetectFailed, JobDetected, RunChanged
+from ezpz_tui.messages import ChartsChanged, DetectFailed, JobDetected, RunChanged
 from ezpz_tui.runkeeper import RunKeeper
 from ezpz_tui.screens.launch import LaunchScreen
 from ezpz_tui.surroundings import Surroundings
@@ -50,6 +52,12 @@ def _run_screen() -> Screen[None]:
     return RunScreen()
 
 
+def _charts_screen() -> Screen[None]:
+    from ezpz_tui.screens.charts import ChartsScreen
+
+    return ChartsScreen()
+
+
 def _runs_screen() -> Screen[None]:
     from ezpz_tui.screens.runs import RunsScreen
 
@@ -70,6 +78,7 @@ class EzpzApp(App[None]):
         "launch": LaunchScreen,
         "job": _job_screen,
         "run": _run_screen,
+        "charts": _charts_screen,
         "runs": _runs_screen,
     }
     DEFAULT_MODE = "launch"
@@ -79,6 +88,7 @@ class EzpzApp(App[None]):
         Binding("f2", "switch_mode('launch')", "Launch", tooltip="The launch form and preview"),
         Binding("f3", "switch_mode('job')", "Job", tooltip="Hosts, checks and environment"),
         Binding("f4", "switch_mode('run')", "Run", tooltip="The attached run: every rank"),
+        Binding("f5", "switch_mode('charts')", "Charts", tooltip="Loss, throughput, any metric"),
         Binding(
             "f6", "switch_mode('runs')", "Runs", tooltip="Every run under the output directory"
         ),
@@ -91,12 +101,17 @@ class EzpzApp(App[None]):
     preview: reactive[Preview | None] = reactive(None, init=False, always_update=True)
     detect_error: reactive[str | None] = reactive(None, init=False)
     run_generation: reactive[int] = reactive(0, init=False)  # the attached run changed
+    charts_generation: reactive[int] = reactive(0, init=False)  # a charted run changed
 
-    def __init__(self, surroundings: Surroundings, attach: Path | None = None) -> None:
+    def __init__(
+        self, surroundings: Surroundings, attach: Path | None = None, history: Path | None = None
+    ) -> None:
         super().__init__()
         self.surroundings = surroundings
         self.runs = RunKeeper(self)
+        self.charts = ChartKeeper(self)
         self._attach_first = attach
+        self._history_first = history
         loaded = load_themes()
         self.theme_problems = loaded.problems
         for theme in loaded.themes:
@@ -121,8 +136,15 @@ class EzpzApp(App[None]):
         for problem in self.theme_problems:
             self.notify(problem, severity="warning")
         self.call_after_refresh(self.action_detect)  # paint first, then discover
+        # What start-up made (Textual, our modules, the first screen) lives for the
+        # whole session: moved out of the collector's sight, a full collection
+        # during a live view costs ~10 ms instead of 40-80 (docs/performance.md)
+        self.call_after_refresh(gc.freeze)
         if self._attach_first is not None:
             self.attach(self._attach_first)
+        elif self._history_first is not None:
+            self.charts.show_history(self._history_first)
+            self.switch_mode("charts")
 
     def _remember_theme(self, theme: Theme) -> None:
         try:
@@ -138,15 +160,18 @@ class EzpzApp(App[None]):
     def attach(self, path: Path, process: subprocess.Popen[bytes] | None = None) -> None:
         """Follow the run in ``path`` (and show it)."""
         self.runs.attach(path, process)
+        self.charts.show_run(path)
         self.switch_mode("run")
 
     def exit(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
         """Stop the watcher thread first: the app must not wait on it to end."""
         self.runs.detach()
+        self.charts.stop()
         super().exit(*args, **kwargs)  # type: ignore[arg-type]
 
     def on_unmount(self) -> None:
         self.runs.detach()
+        self.charts.stop()
 
     def kick_watch(self) -> None:
         self.runs.kick()
@@ -157,6 +182,11 @@ class EzpzApp(App[None]):
         self.run_generation += 1
         if self.runs.quit_when_done and not self.runs.live():
             self.exit()
+
+    @on(ChartsChanged)
+    def charts_changed(self, _message: ChartsChanged) -> None:
+        self.charts.delivered()
+        self.charts_generation += 1
 
     def start_run(self, form: LaunchForm) -> None:
         from ezpz_core.errors import EzpzError as _Error
@@ -280,9 +310,13 @@ class EzpzApp(App[None]):
 
         if isinstance(self.screen, HelpScreen):
             return
-        view = {"launch": "launch", "job": "job", "run": "run", "runs": "runs"}.get(
-            self.current_mode, "job"
-        )
+        view = {
+            "launch": "launch",
+            "job": "job",
+            "run": "run",
+            "charts": "charts",
+            "runs": "runs",
+        }.get(self.current_mode, "job")
         self.push_screen(HelpScreen(view, self.key_rows()))
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:

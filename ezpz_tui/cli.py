@@ -126,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
         "filesystem",
     )
     mode.add_argument(
+        "--history",
+        metavar="FILE",
+        help="open the console on the charts of a metrics history file (JSONL: ours, or one "
+        "an unmodified ezpz job wrote under outputs/), growing or finished",
+    )
+    mode.add_argument(
         "--json", action="store_true", help="with --dry-run or --check: one JSON object on stdout"
     )
     mode.add_argument("--version", action="version", version=f"ezpz-tui {__version__}")
@@ -450,17 +456,35 @@ def attach_target(given: str, outdir: str) -> Path:
     return path
 
 
+def history_target(given: str) -> Path:
+    """The file ``--history`` names, checked enough that the charts can follow it."""
+    path = Path(os.path.expanduser(given))
+    if path.is_dir():
+        raise UsageError(
+            f"--history {given}: a directory; name a .jsonl file (a run directory: --attach)"
+        )
+    if not path.exists():
+        raise UsageError(f"--history {given}: no such file")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--history {given}: cannot read it: {exc.strerror or exc}") from exc
+    return path
+
+
 def _interactive(args: argparse.Namespace, command: list[str]) -> int:
     """The console, its form filled from the flags; a wrong value shows beside its field."""
     from ezpz_tui.surroundings import real_surroundings
 
     attach = attach_target(args.attach, args.outdir) if args.attach is not None else None
+    history = history_target(args.history) if args.history is not None else None
     surroundings = real_surroundings(
         console_form(args, command), _scheduler(args), args.machine, outdir=args.outdir
     )
     from ezpz_tui.app import EzpzApp  # Textual is imported only here
 
-    EzpzApp(surroundings, attach=attach).run()
+    EzpzApp(surroundings, attach=attach, history=history).run()
     return 0
 
 
@@ -474,9 +498,11 @@ def run(argv: Sequence[str]) -> int:
     for given, flag in ((args.run_dir is not None, "--run-dir"), (args.quiet, "--quiet")):
         if given and not args.run:
             parser.error(f"{flag} needs --run")
-    modes = (args.dry_run, args.check, args.run, args.attach is not None)
+    modes = (args.dry_run, args.check, args.run, args.attach is not None, args.history is not None)
     if sum(modes) > 1:
-        parser.error("--dry-run, --check, --run and --attach are separate modes; give one")
+        parser.error(
+            "--dry-run, --check, --run, --attach and --history are separate modes; give one"
+        )
     if args.run:
         return _headless(args, command)
     if args.check:

@@ -35,3 +35,7 @@ class PreviewReady(Message):
 
 class RunChanged(Message):
     """The attached run has news (posted by the watcher thread, one at a time)."""
+
+
+class ChartsChanged(Message):
+    """A charted run has news (posted by the charts poller, one at a time)."""

@@ -701,3 +701,27 @@ def test_attach_target_is_the_newest_run_or_the_one_named(tmp_path: Path) -> Non
     os.utime(older / "plan.json", (1_000_000, 1_000_000))
     assert attach_target("", str(outdir)) == newer
     assert attach_target(str(older), str(outdir)) == older
+
+
+def test_history_says_why_it_cannot_chart_a_file(tmp_path: Path) -> None:
+    """``--history`` mistakes are one line and exit 2, before any screen opens."""
+    env = local_env(tmp_path)
+    missing = tmp_path / "nope.jsonl"
+    assert_usage_error(
+        run_cli(["--history", str(missing)], env, tmp_path), f"--history {missing}: no such file"
+    )
+    assert_usage_error(run_cli(["--history", str(tmp_path)], env, tmp_path), "a directory")
+    unreadable = tmp_path / "locked.jsonl"
+    unreadable.write_text("{}\n")
+    unreadable.chmod(0)
+    try:
+        if os.access(unreadable, os.R_OK):  # root reads anything: nothing to refuse
+            return
+        assert_usage_error(run_cli(["--history", str(unreadable)], env, tmp_path), "cannot read")
+    finally:
+        unreadable.chmod(0o644)
+    history = tmp_path / "h.jsonl"
+    history.write_text("{}\n")
+    assert_usage_error(
+        run_cli(["--history", str(history), "--attach"], env, tmp_path), "separate modes"
+    )

@@ -245,3 +245,22 @@ def test_job_outlives_a_closed_terminal(tmp_path: Path) -> None:
     done = json.loads(summary.read_text())
     assert done["exit_code"] == 0
     assert done["ranks"]["0"]["lines"] == 30 and done["ranks"]["1"]["lines"] == 30
+
+
+def test_history_opens_on_the_charts_of_the_real_ezpz_sample(
+    console: tuple[str, Path, dict[str, str]],
+) -> None:
+    """``ezpz-tui --history FILE``: the real binary draws the sample's loss and
+    throughput charts (braille), keys work, q quits with 0."""
+    session, status, env = console
+    sample = Path(__file__).parent / "data" / "ezpz-test-2ranks" / "metrics.jsonl"
+    start(session, status, env, [str(EZPZ_TUI), "--history", str(sample)])
+    screen = wait_for_screen(session, " rows")
+    rows = sum(json.loads(line)["rank"] == 0 for line in sample.read_text().splitlines())
+    assert f"metrics.jsonl {rows} rows" in screen and "loss" in screen and "tflops" in screen
+    assert any(0x2801 <= ord(ch) <= 0x28FF for ch in screen)  # lines drawn in braille
+    assert "Traceback" not in screen
+    tmux("send-keys", "-t", session, "s")
+    wait_for_screen(session, "smoothing 0.3")
+    tmux("send-keys", "-t", session, "q")
+    assert wait_for_exit(status) == "0"

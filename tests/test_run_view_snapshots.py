@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import fcntl
+import json
 import os
 import shutil
 import time
@@ -238,5 +239,56 @@ def test_runs_browser_matches_its_snapshot(
             await asyncio.sleep(0.05)
         await pilot.pause()
         await pilot.pause()
+
+    assert snap_compare(app, terminal_size=BIG, run_before=run_before)
+
+
+# --- resource use -----------------------------------------------------------------------
+
+
+def with_stats(run: RunFixture) -> RunFixture:
+    """The running run with three samples a rank in ``stats/``, as the rank wrapper
+    writes them (GPU figures included: emulated, there is no GPU here); the silent
+    rank sits idle."""
+    stats = run.path / "stats"
+    stats.mkdir()
+    for rank in range(4):
+        idle = rank == 1
+        lines = [
+            json.dumps(
+                {
+                    "t": run.now - 5.0 + 2 * k,
+                    "rank": rank,
+                    "host": PLAN_HOST,
+                    "pid": 4000 + rank,
+                    "cpu": 0.5 if idle else 97.0 + rank,
+                    "rss": (3 << 30) + rank * (100 << 20),
+                    "threads": 14,
+                    "procs": 2,
+                    "gpu": 0.0 if idle else 88.0 + k,
+                    "gpu_mem": 41 << 30,
+                    "gpu_src": "nvml",
+                    "gpu_dev": str(rank),
+                }
+            )
+            for k in range(3)
+        ]
+        (stats / f"rank-{rank}.jsonl").write_text("".join(line + "\n" for line in lines))
+    return run
+
+
+@pytest.mark.parametrize("keys", [(), ("H",), ("u",)], ids=["ranks", "hosts", "cpu-heatmap"])
+def test_resource_use_matches_its_snapshot(
+    snap_compare: SnapCompare, config: Path, keys: tuple[str, ...]
+) -> None:
+    """The rank table's cpu/rss/gpu columns, the hosts view, the heatmap shaded by CPU."""
+    app = attached(config, with_stats(running_elsewhere(fresh("running"))))
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await settled(app, pilot)
+        watch = app.run_watch
+        assert watch is not None and len(watch.usage.latest) == 4
+        await pilot.press(*keys)
+        await settled(app, pilot)
 
     assert snap_compare(app, terminal_size=BIG, run_before=run_before)

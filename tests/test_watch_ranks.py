@@ -711,3 +711,16 @@ def test_the_module_imports_no_textual() -> None:
     code = "import sys, ezpz_tui.watch.ranks; print('textual' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_cpu_and_gpu_sorts_put_the_starved_rank_first_and_unknown_last() -> None:
+    board = RankBoard(start=0.0)
+    board.expected(4)
+    board.lines_seen([0, 1, 2, 3], 1.0)
+    board.usage(0, 99.0, 80.0)
+    board.usage(1, 3.0, None)
+    board.usage(2, 97.0, 5.0)  # rank 3: no sample
+    assert board.view("cpu", False, "", 2.0).ranks == [1, 2, 0, 3]
+    assert board.view("gpu", False, "", 2.0).ranks == [2, 0, 1, 3]
+    board.usage(1, None, None)  # a sample without figures: unknown again
+    assert board.view("cpu", False, "", 2.0).ranks == [2, 0, 1, 3]

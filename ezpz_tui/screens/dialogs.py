@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -103,3 +103,61 @@ class FilePicker(_Dialog):
     def path_typed(self, event: Input.Submitted) -> None:
         if event.value.strip():
             self.answer(event.value.strip())
+
+
+class SearchPicker(_Dialog):
+    """Pick one of ``names``, narrowed as you type (every word must appear)."""
+
+    def __init__(self, title: str, names: list[str], empty: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.names = names
+        self.empty = empty
+        self.shown: list[str] = list(names)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog -tall"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Input(placeholder="type to narrow, enter to choose", id="query", compact=True)
+            yield OptionList(*[Option(n) for n in self.names], id="choices")
+            yield Label(
+                self.empty if not self.names else "up/down to move, escape to cancel",
+                classes="dialog-hint",
+                id="picker-hint",
+            )
+
+    def on_mount(self) -> None:
+        self.query_one("#query", Input).focus()
+        if self.names:
+            self.query_one("#choices", OptionList).highlighted = 0
+
+    @on(Input.Changed, "#query")
+    def narrow(self, event: Input.Changed) -> None:
+        words = event.value.lower().split()
+        self.shown = [n for n in self.names if all(w in n.lower() for w in words)]
+        options = self.query_one("#choices", OptionList)
+        options.clear_options()
+        options.add_options([Option(n) for n in self.shown])
+        if self.shown:
+            options.highlighted = 0
+        hint = f"{len(self.shown)} of {len(self.names)}" if words else ""
+        self.query_one("#picker-hint", Label).update(hint or "up/down to move, escape to cancel")
+
+    def on_key(self, event: events.Key) -> None:
+        """Up and down move in the list while typing in the field."""
+        options = self.query_one("#choices", OptionList)
+        if event.key in ("up", "down") and self.shown:
+            current = options.highlighted or 0
+            step = 1 if event.key == "down" else -1
+            options.highlighted = max(0, min(len(self.shown) - 1, current + step))
+            event.stop()
+
+    @on(Input.Submitted, "#query")
+    def typed(self, _event: Input.Submitted) -> None:
+        index = self.query_one("#choices", OptionList).highlighted
+        if self.shown and index is not None:
+            self.answer(self.shown[index])
+
+    @on(OptionList.OptionSelected, "#choices")
+    def picked(self, event: OptionList.OptionSelected) -> None:
+        self.answer(self.shown[event.option_index])

@@ -63,7 +63,7 @@ class JobScreen(ConsoleScreen):
     CSS_PATH = "job.tcss"
     AUTO_FOCUS = "#hosts-table"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("r,f5", "recheck", "Re-check", tooltip="Detect the job again and re-run checks"),
+        Binding("r", "recheck", "Re-check", tooltip="Detect the job again and re-run checks"),
         Binding("slash", "search", "Search hosts", tooltip="Filter by name or hostlist"),
         Binding("h", "tab('hosts')", "Hosts", show=False),
         Binding("c", "tab('checks')", "Checks", show=False),

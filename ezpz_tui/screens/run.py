@@ -24,6 +24,7 @@ from ezpz_tui.watch.panes import MergedSource, PaneSource, RankSource
 from ezpz_tui.watch.run import RunWatch
 from ezpz_tui.watch.search import SearchSpec
 from ezpz_tui.widgets.heatmap_view import HeatmapView
+from ezpz_tui.widgets.hosts_usage import HostsUsage
 from ezpz_tui.widgets.keybar import KeyBar
 from ezpz_tui.widgets.log_pane import LogPane
 from ezpz_tui.widgets.rank_table import RankTable
@@ -69,6 +70,10 @@ class RunScreen(ConsoleScreen):
         Binding("t", "table", "Ranks", tooltip="The rank table (s sorts, / in it filters)"),
         Binding("w", "which_ranks", "Which", tooltip="Filter the rank table: 0-3, a host, silent"),
         Binding("a", "activity", "Activity", tooltip="Lines per second of each rank over time"),
+        Binding(
+            "u", "usage_shade", "Shade", show=False, tooltip="Heatmap of lines/s, CPU or GPU use"
+        ),
+        Binding("H", "hosts", "Hosts", show=False, tooltip="CPU, memory and GPU use per host"),
         Binding("slash", "search", "Search", tooltip="Search every rank (n/N: next/previous)"),
         Binding("f", "filter", "Filter", tooltip="Only matching lines (!text: only the others)"),
         Binding("n", "hit(1)", "Next hit", show=False),
@@ -103,6 +108,7 @@ class RunScreen(ConsoleScreen):
         with ContentSwitcher(initial="ranks", id="bottom"):
             yield RankTable(id="ranks")
             yield HeatmapView(id="activity")
+            yield HostsUsage(id="hosts")
         yield KeyBar()
 
     def on_mount(self) -> None:
@@ -140,6 +146,8 @@ class RunScreen(ConsoleScreen):
         switcher = self.query_one("#bottom", ContentSwitcher)
         if switcher.current == "activity":
             self.query_one(HeatmapView).show(watch)
+        elif switcher.current == "hosts":
+            self.query_one(HostsUsage).show(watch)
         self._find_status()
 
     def _tell_notices(self, watch: RunWatch) -> None:
@@ -186,7 +194,9 @@ class RunScreen(ConsoleScreen):
                     )
                 )
 
-        table.set_rows(fetch, total, board.host_width())
+        with watch.lock:
+            usage = dict(watch.usage.latest) if watch.usage.latest else None
+        table.set_rows(fetch, total, board.host_width(), usage)
 
     # -- panes -----------------------------------------------------------------------
     def _show_sources(self, sources: list[PaneSource]) -> None:
@@ -297,16 +307,36 @@ class RunScreen(ConsoleScreen):
         self.query_one("#bottom", ContentSwitcher).current = "ranks"
         self.query_one(RankTable).focus()
 
-    def action_activity(self) -> None:
+    def action_usage_shade(self) -> None:
+        """Cycle the heatmap's shade: lines/s, CPU, GPU (when a rank reports one)."""
+        heatmap = self.query_one(HeatmapView)
+        watch = self._run
+        order = ["lines", "cpu"] + (["gpu"] if watch is not None and watch.usage.gpus else [])
+        heatmap.metric = order[(order.index(heatmap.metric) + 1) % len(order)]
         switcher = self.query_one("#bottom", ContentSwitcher)
-        if switcher.current == "activity":
+        switcher.current = "activity"
+        if watch is not None:
+            heatmap.show(watch)
+            if heatmap.metric != "lines" and watch.usage.source is None:
+                self.notify(watch.usage.note, timeout=5)
+        heatmap.focus()
+
+    def action_hosts(self) -> None:
+        self._toggle_bottom("hosts", self.query_one(HostsUsage))
+
+    def action_activity(self) -> None:
+        self._toggle_bottom("activity", self.query_one(HeatmapView))
+
+    def _toggle_bottom(self, name: str, view: HeatmapView | HostsUsage) -> None:
+        """Show ``view`` under the panes instead of the rank table (again: back)."""
+        switcher = self.query_one("#bottom", ContentSwitcher)
+        if switcher.current == name:
             switcher.current = "ranks"
             return
-        switcher.current = "activity"
-        heatmap = self.query_one(HeatmapView)
+        switcher.current = name
         if self._run is not None:
-            heatmap.show(self._run)
-        heatmap.focus()
+            view.show(self._run)
+        view.focus()
 
     # -- search and filter ----------------------------------------------------------------
     def _open_find(self, mode: str) -> None:

@@ -10,17 +10,20 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
 
 from ezpz_core.run.rundir import RunInfo, list_runs
 from ezpz_tui.report import duration_text
 from ezpz_tui.screens.base import ConsoleScreen
 from ezpz_tui.widgets.keybar import KeyBar
+from ezpz_tui.widgets.metric_chart import PALETTE
 
-COLUMNS = ("status", "started", "took", "exit", "ranks", "command", "run directory")
+COLUMNS = ("chart", "status", "started", "took", "exit", "ranks", "command", "run directory")
 
 
 def run_row(info: RunInfo, now: float) -> tuple[str, ...]:
@@ -37,6 +40,9 @@ class RunsScreen(ConsoleScreen):
     CSS_PATH = "runs.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "reload", "Reload", tooltip="Read the output directory again"),
+        Binding(
+            "o", "overlay", "Overlay", tooltip="Overlay the run on the charts (F5); o again: off"
+        ),
     ]
 
     def __init__(self) -> None:
@@ -77,10 +83,10 @@ class RunsScreen(ConsoleScreen):
         table = self.query_one("#runs-table", DataTable)
         table.clear()
         for i, info in enumerate(infos):
-            table.add_row(*run_row(info, now), key=str(i))
+            table.add_row(self._marker(info.path), *run_row(info, now), key=str(i))
         title = self.query_one("#runs-title", Static)
         if infos:
-            title.update(f" {len(infos)} runs in {outdir} · enter attaches")
+            title.update(f" {len(infos)} runs in {outdir} · enter attaches · o overlays on charts")
         else:
             title.update(f" no runs in {outdir} yet · F2 starts one")
         table.focus()
@@ -90,3 +96,25 @@ class RunsScreen(ConsoleScreen):
         index = int(event.row_key.value or 0)
         if 0 <= index < len(self.infos):
             self.console.attach(self.infos[index].path)
+
+    def _marker(self, path: Path) -> Text:
+        """A square in the run's chart colour, for the runs on the charts."""
+        for charted in self.console.charts.charted():
+            if charted.path == path:
+                return Text("■", style=PALETTE[charted.slot % len(PALETTE)])
+        return Text("")
+
+    def action_overlay(self) -> None:
+        table = self.query_one("#runs-table", DataTable)
+        index = table.cursor_row
+        if not 0 <= index < len(self.infos):
+            return
+        info = self.infos[index]
+        added = self.console.charts.toggle_overlay(info.path)
+        if added is None:
+            self.notify("that run is charted already, or every colour is taken", timeout=4)
+            return
+        table.update_cell_at(Coordinate(index, 0), self._marker(info.path))
+        self.notify(
+            f"{info.path.name} {'overlaid on' if added else 'taken off'} the charts (F5)", timeout=4
+        )

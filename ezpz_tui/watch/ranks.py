@@ -39,6 +39,7 @@ recorded, as in label mode), exited (code 0).
 
 from __future__ import annotations
 
+import math
 import re
 import signal
 import statistics
@@ -63,9 +64,11 @@ NEVER_PRINTED_S = 60.0
 LAGGING_MIN_LINES = 20
 LAGGING_FRACTION = 0.5
 
-SortKey = Literal["rank", "silence", "lines", "status"]
+SortKey = Literal["rank", "silence", "lines", "status", "cpu", "gpu"]
 HostMapping = Callable[[int], str | None] | Mapping[int, str | None] | Sequence[str | None]
 SORT_KEYS: tuple[SortKey, ...] = ("rank", "silence", "lines", "status")
+# by the latest resource sample (least first: the starved rank; unknown last)
+USAGE_SORT_KEYS: tuple[SortKey, ...] = ("cpu", "gpu")
 
 
 class RankState(StrEnum):
@@ -185,6 +188,8 @@ class RankBoard:
         self._last = array("d")
         self._code = array("q")
         self._exited = bytearray()
+        self._cpu = array("d")  # latest CPU % per rank (inf: no sample)
+        self._gpu = array("d")
         self._errors: dict[int, tuple[int, str]] = {}
         self._host_fn: Callable[[int], str | None] | None = None
         self._hosts: list[str | None] = []  # _host_fn of each rank, filled up to size
@@ -287,6 +292,15 @@ class RankBoard:
         self._errors[rank] = (line_no, text)
         self._version += 1
 
+    def usage(self, rank: int, cpu: float | None, gpu: float | None) -> None:
+        """The rank's latest resource sample (for the cpu and gpu sorts)."""
+        if rank < 0:
+            return
+        self._grow(rank + 1)
+        self._cpu[rank] = math.inf if cpu is None else cpu
+        self._gpu[rank] = math.inf if gpu is None else gpu
+        self._version += 1
+
     def _grow(self, size: int) -> None:
         extra = size - len(self._lines)
         if extra <= 0:
@@ -296,6 +310,8 @@ class RankBoard:
         self._last.extend(array("d", bytes(8 * extra)))
         self._code.extend(array("q", bytes(8 * extra)))
         self._exited.extend(bytes(extra))
+        self._cpu.extend(array("d", [math.inf]) * extra)
+        self._gpu.extend(array("d", [math.inf]) * extra)
 
     # --- reading -------------------------------------------------------------------
 
@@ -368,8 +384,9 @@ class RankBoard:
         ``status``: the status order of the module docstring (worst first).
         ``filter``: see ``parse_filter``.
         """
-        if sort not in SORT_KEYS:
-            raise ValueError(f"unknown rank sort {sort!r}; use one of {', '.join(SORT_KEYS)}")
+        if sort not in SORT_KEYS + USAGE_SORT_KEYS:
+            known = ", ".join(SORT_KEYS + USAGE_SORT_KEYS)
+            raise ValueError(f"unknown rank sort {sort!r}; use one of {known}")
         a = self._analyse(now, running)
         ranks = self._filtered(parse_filter(filter), a)
         if sort == "rank":
@@ -409,6 +426,8 @@ class RankBoard:
         n = self.size
         if sort == "lines":
             return self._lines
+        if sort in USAGE_SORT_KEYS:
+            return self._cpu if sort == "cpu" else self._gpu
         if sort == "status":
             return a.states
         since_start = now - a.start if a.start is not None else 0.0

@@ -42,6 +42,7 @@ from ezpz_tui.watch.lineindex import LineIndex
 from ezpz_tui.watch.ranks import RankBoard, host_of_rank
 from ezpz_tui.watch.rowset import RowSet
 from ezpz_tui.watch.search import Search, SearchSpec
+from ezpz_tui.watch.usage import UsageFeed
 
 BATCH_BYTES = 256 << 10  # per step of a poll (~6 ms of work): the longest a view waits
 HAND_OVER_GRACE_S = 0.01  # after a view took the lock: its frame runs with the GIL to itself
@@ -229,6 +230,7 @@ class RunWatch:
         self._filter_to = 0
         self._filter_rows = RowSet()
         self.rank_panes: dict[int, LineIndex] = {}
+        self.usage = UsageFeed(self.path)
         self._reset(self.path)
 
     # -- state of one attempt's logs -------------------------------------------
@@ -278,6 +280,12 @@ class RunWatch:
                 if self.summary is None and info.status is RunStatus.FINISHED:
                     self.summary = read_json(self.path / "summary.json")
                     changed = True
+                if self.usage.poll(
+                    now, info.rank_io, info.host, info.pid, info.status is RunStatus.RUNNING
+                ):
+                    changed = True
+                    for rank, sample in self.usage.latest.items():
+                        self.board.usage(rank, sample.cpu, sample.gpu)
         if not self._previewed and self._plan_read:
             self._previewed = True
             if self.behind > PREVIEW_BEHIND:

@@ -19,6 +19,7 @@ from ezpz_tui.widgets.styles import css_beside
 
 SHADES = " ░░▒▒▓▓██"  # level 0..8
 LABEL_W = 18
+CAPTIONS = {"lines": "lines per second", "cpu": "CPU use", "gpu": "GPU use"}
 
 
 class HeatmapView(Widget, can_focus=True):
@@ -45,15 +46,17 @@ class HeatmapView(Widget, can_focus=True):
         super().__init__(id=id)
         self.grid: Any = None
         self.watch_ref: RunWatch | None = None
+        self.metric = "lines"  # what a cell's shade says: lines/s, or CPU or GPU use
 
     def show(self, watch: RunWatch) -> None:
         self.watch_ref = watch
         height = max(1, self.size.height - 1)
         width = max(1, self.size.width - LABEL_W - 1)
         with watch.lock:
-            self.grid = watch.activity.grid(
-                height, width, watch.board.host_of, max(watch.board.size, 1)
+            activity = {"cpu": watch.usage.cpu, "gpu": watch.usage.gpu}.get(
+                self.metric, watch.activity
             )
+            self.grid = activity.grid(height, width, watch.board.host_of, max(watch.board.size, 1))
         self.row = min(self.row, max(0, self.grid.rows - 1))
         self.refresh()
 
@@ -62,11 +65,12 @@ class HeatmapView(Widget, can_focus=True):
         base = self.rich_style
         grid = self.grid
         if grid is None or grid.rows == 0:
-            text = " no activity yet" if y == 0 else ""
+            text = f" no {CAPTIONS[self.metric]} yet" if y == 0 else ""
             return Strip([Segment(text, base)]).crop_extend(0, width, base)
         if y == grid.rows:
             span = grid.span_text() if hasattr(grid, "span_text") else ""
-            return Strip([Segment(f"{'':<{LABEL_W}} {span}", base)]).crop_extend(0, width, base)
+            caption = f"{CAPTIONS[self.metric]:<{LABEL_W}} {span}"
+            return Strip([Segment(caption, base)]).crop_extend(0, width, base)
         if y > grid.rows:
             return Strip.blank(width, base)
         label_style = base + self.get_component_rich_style("heatmap--label")

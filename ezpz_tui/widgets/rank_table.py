@@ -19,6 +19,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from ezpz_core.run.rankstats import Usage, usage_text
 from ezpz_tui.widgets.moves import LIST_MOVES
 from ezpz_tui.widgets.styles import css_beside
 
@@ -35,19 +36,27 @@ def age_text(age: float | None) -> str:
     return f"{age / 3600:.1f}h"
 
 
-def header_line(host_width: int) -> str:
+def header_line(host_width: int, usage: bool = False) -> str:
+    figures = f" {'cpu':>6} {'rss':>6} {'gpu':>9}" if usage else ""
     return (
-        f"  {'rank':>6} {'host':<{host_width}} {'lines':>9} {'age':>5}  {'status':<16} first error"
+        f"  {'rank':>6} {'host':<{host_width}} {'lines':>9} {'age':>5}{figures}  "
+        f"{'status':<16} first error"
     )
 
 
-def row_line(row: Any, host_width: int, marked: bool) -> str:
+def row_line(row: Any, host_width: int, marked: bool, usage: Usage | bool | None = False) -> str:
+    """One row; ``usage`` is the rank's latest sample (None: none yet), or False when
+    the run has no resource figures at all (the columns are left out)."""
     mark = "●" if marked else " "
     host = (row.host or "-")[:host_width]
     error = row.first_error or ""
+    figures = ""
+    if usage is not False:
+        cpu, rss, gpu = usage_text(usage if isinstance(usage, Usage) else None)
+        figures = f" {cpu:>6} {rss:>6} {gpu:>9}"
     return (
-        f"{mark} {row.rank:>6} {host:<{host_width}} {row.lines:>9,} {age_text(row.age_s):>5}  "
-        f"{row.status:<16} {error}"
+        f"{mark} {row.rank:>6} {host:<{host_width}} {row.lines:>9,} {age_text(row.age_s):>5}"
+        f"{figures}  {row.status:<16} {error}"
     )
 
 
@@ -87,14 +96,23 @@ class RankTable(ScrollView, can_focus=True):
         self.fetch: Fetch = lambda start, stop: []
         self.marked: set[int] = set()
         self.host_width = 4
+        self.usage: dict[int, Usage] | None = None  # latest sample per rank, if any
         self._page: tuple[int, int, list[Any]] = (0, 0, [])
 
-    def set_rows(self, fetch: Fetch, total: int, host_width: int = 4) -> None:
+    def set_rows(
+        self,
+        fetch: Fetch,
+        total: int,
+        host_width: int = 4,
+        usage: dict[int, Usage] | None = None,
+    ) -> None:
         self.fetch = fetch
         self.total = total
         self.host_width = max(4, min(24, host_width))
+        self.usage = usage or None
         self._page = (0, 0, [])
-        self.virtual_size = Size(len(header_line(self.host_width)) + 40, total + 1)
+        header = header_line(self.host_width, self.usage is not None)
+        self.virtual_size = Size(len(header) + 40, total + 1)
         self.cursor = min(self.cursor, max(0, total - 1))
         self.refresh()
 
@@ -117,7 +135,7 @@ class RankTable(ScrollView, can_focus=True):
         base = self.rich_style
         if y == 0:
             style = base + self.get_component_rich_style("rank-table--header")
-            strip = Strip([Segment(header_line(self.host_width), style)])
+            strip = Strip([Segment(header_line(self.host_width, self.usage is not None), style)])
             return strip.crop_extend(self.scroll_offset.x, self.scroll_offset.x + width, style)
         index = y - 1 + self.scroll_offset.y
         if index >= self.total:
@@ -134,7 +152,8 @@ class RankTable(ScrollView, can_focus=True):
             style = base + self.get_component_rich_style("rank-table--bad")
         elif row.code == 0:
             style = base + self.get_component_rich_style("rank-table--done")
-        text = row_line(row, self.host_width, row.rank in self.marked)
+        usage = False if self.usage is None else self.usage.get(row.rank)
+        text = row_line(row, self.host_width, row.rank in self.marked, usage)
         strip = Strip([Segment(text, style)])
         return strip.crop_extend(self.scroll_offset.x, self.scroll_offset.x + width, style)
 
@@ -176,7 +195,10 @@ class RankTable(ScrollView, can_focus=True):
         self.refresh()
 
     def action_sort(self) -> None:
-        self.sort = self.SORTS[(self.SORTS.index(self.sort) + 1) % len(self.SORTS)]
+        # by cpu and gpu (least first: the starved rank) once a rank has figures
+        sorts = self.SORTS + (("cpu", "gpu") if self.usage is not None else ())
+        index = sorts.index(self.sort) if self.sort in sorts else -1
+        self.sort = sorts[(index + 1) % len(sorts)]
         self.post_message(self.SortChanged(self.sort))
 
     def on_focus(self) -> None:

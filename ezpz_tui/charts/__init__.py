@@ -1,0 +1,1 @@
+"""Textual-free chart core: downsampling, smoothing, viewport and braille rendering."""
