@@ -74,19 +74,22 @@ def _torchrun_first(table: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str]
     return tuple(sorted(table, key=lambda row: row[1] != "torchrun"))
 
 
-def slurm_tasks_on_node(tasks_per_node: str, node_id: int) -> int | None:
-    """Tasks Slurm placed on node ``node_id`` from ``SLURM_STEP_TASKS_PER_NODE``
-    (``"2(x3),1"``: 2 on each of the first three nodes, then 1); None if unreadable."""
-    index = 0
-    for part in tasks_per_node.split(","):
+def slurm_tasks_per_node(spec: str) -> list[int] | None:
+    """``SLURM_TASKS_PER_NODE`` / ``SLURM_STEP_TASKS_PER_NODE`` (``"2(x3),1"``: 2 on
+    each of the first three nodes, then 1) as a count per node; None if unreadable."""
+    counts: list[int] = []
+    for part in spec.split(","):
         match = re.fullmatch(r"\s*(\d+)(?:\(x(\d+)\))?\s*", part)
         if match is None:
             return None
-        count, repeat = int(match.group(1)), int(match.group(2) or 1)
-        if node_id < index + repeat:
-            return count
-        index += repeat
-    return None
+        counts += [int(match.group(1))] * int(match.group(2) or 1)
+    return counts or None
+
+
+def slurm_tasks_on_node(tasks_per_node: str, node_id: int) -> int | None:
+    """Tasks Slurm placed on node ``node_id``; None if unreadable or past the end."""
+    counts = slurm_tasks_per_node(tasks_per_node)
+    return counts[node_id] if counts is not None and 0 <= node_id < len(counts) else None
 
 
 def _slurm_local_size(env: Mapping[str, str]) -> tuple[int, str] | None:

@@ -587,3 +587,68 @@ def test_arguments_with_spaces_and_quotes_are_never_resplit(aurora: PbsJob) -> N
     command = ("python3", "-c", "print('a b'); import sys", "--name=x y", "$HOME")
     got = plan(aurora_job(aurora), aurora.env, command=command, launcher_args=("--env", "A=1 2"))
     assert got.argv[-len(command) - 2 :] == ("--env", "A=1 2", *command)
+
+
+# --- the task count the allocation was asked for ---------------------------------------
+# Variables as Slurm 22.05 sets them (seen in `salloc -N1 -n2` with Debian's
+# slurm-wlm): SLURM_NTASKS, SLURM_NPROCS, SLURM_TASKS_PER_NODE; and a PBS nodefile
+# with each host written mpiprocs times.
+
+
+@pytest.mark.parametrize(
+    ("extra", "fields", "expected"),
+    [
+        # salloc -N1 -n2 on a CPU node: two ranks, not one (the defect)
+        ({"SLURM_NODELIST": "nid001", "SLURM_NNODES": "1", "NGPU_PER_HOST": "0",
+          "SLURM_NTASKS": "2", "SLURM_NPROCS": "2", "SLURM_TASKS_PER_NODE": "2"}, {},
+         ("-N1", "-n2")),
+        # salloc -N2 -n8 on 4-GPU nodes: 4 a node, as before
+        ({"SLURM_NTASKS": "8", "SLURM_TASKS_PER_NODE": "4(x2)"}, {},
+         ("-N2", "-n8", "--gpus-per-node=4")),
+        # salloc -N2 -n4 on 4-GPU nodes: 2 a node, the GPUs half used
+        ({"SLURM_NTASKS": "4", "SLURM_TASKS_PER_NODE": "2(x2)"}, {},
+         ("-N2", "-n4", "--gpus-per-node=2")),
+        # --ntasks-per-node=1 on 4-GPU nodes
+        ({"SLURM_NTASKS_PER_NODE": "1", "SLURM_TASKS_PER_NODE": "1(x2)"}, {},
+         ("-N2", "-n2", "--gpus-per-node=1")),
+        # salloc -N2 only: Slurm says 1 a node, but no task count was asked for
+        ({"SLURM_TASKS_PER_NODE": "1(x2)"}, {}, ("-N2", "-n8", "--gpus-per-node=4")),
+        # flags on our command line win over the allocation
+        ({"SLURM_NTASKS": "4", "SLURM_TASKS_PER_NODE": "2(x2)"}, {"np": 8},
+         ("-N2", "-n8", "--gpus-per-node=4")),
+        ({"SLURM_NTASKS": "4", "SLURM_TASKS_PER_NODE": "2(x2)"}, {"ppn": 1},
+         ("-N2", "-n2", "--gpus-per-node=1")),
+    ],
+    ids=["n2-cpu", "n8-gpu", "n4-gpu", "per-node-1", "no-task-count", "np-wins", "ppn-wins"],
+)  # fmt: skip
+def test_the_allocation_s_task_count_is_the_default_topology(
+    extra: dict[str, str], fields: dict[str, int], expected: tuple[str, ...]
+) -> None:
+    env = slurm_env(**extra)
+    got = plan(slurm_job(env), env, command=("python3", "train.py"), **fields)
+    assert got.argv == (*SRUN, *expected, "python3", "train.py")
+
+
+def test_an_allocation_s_tasks_spread_unevenly_are_not_guessed() -> None:
+    env = slurm_env(SLURM_NTASKS="3", SLURM_TASKS_PER_NODE="2,1", NGPU_PER_HOST="0")
+    got = plan(slurm_job(env), env, command=("python3", "train.py"))
+    assert got.argv == (*SRUN, "-N2", "-n2", "python3", "train.py")
+    assert any("not spread evenly" in w and "pass -n and --ppn" in w for w in got.warnings)
+
+
+def test_more_tasks_than_accelerators_asked_for_keeps_one_rank_per_accelerator() -> None:
+    env = slurm_env(SLURM_NTASKS="16", SLURM_TASKS_PER_NODE="8(x2)")
+    got = plan(slurm_job(env), env, command=("python3", "train.py"))
+    assert got.argv == (*SRUN, "-N2", "-n8", "--gpus-per-node=4", "python3", "train.py")
+    assert any("asks for 8 tasks per host" in w and "NGPU_PER_HOST=8" in w for w in got.warnings)
+
+
+def test_pbs_mpiprocs_is_the_default_ranks_per_host(tmp_path: Path) -> None:
+    """``select=2:mpiprocs=4`` on Aurora (12 GPUs a node): the nodefile holds each
+    host 4 times, and 4 ranks a host is what was asked for."""
+    pbs = make_pbs_job(tmp_path, hosts=[h for h in AURORA_HOSTS for _ in range(4)])
+    got = plan(aurora_job(pbs), pbs.env)
+    assert got.argv[3:5] == ("--np=8", "--ppn=4")
+    assert any("as the allocation asks (4 lines per host" in w for w in got.warnings)
+    got = plan(aurora_job(pbs), pbs.env, ppn=12)  # a flag still wins
+    assert got.argv[3:5] == ("--np=24", "--ppn=12")

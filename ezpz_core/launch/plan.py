@@ -104,12 +104,28 @@ def _select_hosts(job: Job, request: LaunchRequest, user: Hostfile | None) -> _H
     return _Hosts((job.hostname,), (1,), 1, None, "this host", False)
 
 
-def _default_ppn(job: Job, hosts: _Hosts) -> int:
-    if job.accelerators.count > 0:
-        return job.accelerators.count
+def _default_ppn(job: Job, hosts: _Hosts) -> tuple[int, list[str]]:
+    """Ranks per host when no flag says: inside an allocation, the task count the
+    user asked the scheduler for; else one per accelerator; else a hostfile's
+    uniform ``slots=N``; else 1 (docs/discovery.md, "Ranks per host")."""
+    asked = job.allocation.tasks_per_host if job.in_job and not hosts.from_user else None
+    accelerators = job.accelerators.count
+    if asked is not None:
+        where = job.allocation.tasks_from
+        if accelerators and asked > accelerators:
+            return accelerators, [
+                f"the allocation asks for {asked} tasks per host ({where}) but its hosts have "
+                f"{accelerators} accelerators: {accelerators} per host (--ppn {asked} with "
+                f"NGPU_PER_HOST={asked} shares them)"
+            ]
+        if asked == max(accelerators, 1):
+            return asked, []  # what it would be anyway: nothing to say
+        return asked, [f"{asked} ranks per host, as the allocation asks ({where})"]
+    if accelerators > 0:
+        return accelerators, []
     if hosts.slots and len(set(hosts.slots)) == 1 and hosts.slots[0] > 1:
-        return hosts.slots[0]  # an Open MPI hostfile's slots=N, or PBS mpiprocs
-    return 1
+        return hosts.slots[0], []  # an Open MPI hostfile's slots=N
+    return 1, []
 
 
 def _host_warnings(job: Job, hosts: _Hosts, user: Hostfile | None) -> list[str]:
@@ -193,7 +209,10 @@ def plan_launch(
         warnings += _host_warnings(job, hosts, user_hostfile)
         np, notes = _world_size_from_env(job, request, env)
         warnings += notes
-        cap = Capacity(hosts.count, job.accelerators.count, _default_ppn(job, hosts), hosts.source)
+        default_ppn, ppn_notes = _default_ppn(job, hosts)
+        if request.np is None and request.ppn is None:  # the default is used
+            warnings += ppn_notes
+        cap = Capacity(hosts.count, job.accelerators.count, default_ppn, hosts.source)
         topology = resolve_topology(np, request.ppn, request.nhosts, cap)
         job_hosts = job.allocation.nhosts if job.in_job else None
         note = usage_warning(topology, job_hosts, job.accelerators.count)

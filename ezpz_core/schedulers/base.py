@@ -15,7 +15,10 @@ class Allocation:
 
     ``hosts`` may be empty while ``host_count`` is known (Slurm with only
     ``SLURM_NNODES``). ``error`` holds why the hosts could not be read; it only
-    matters when no ``--hostfile`` replaces them.
+    matters when no ``--hostfile`` replaces them. ``tasks_per_host`` is the task
+    count the user asked the scheduler for, per host (``salloc -n2``,
+    ``select=2:mpiprocs=4``), None when the request named none; ``tasks_from``
+    says where it was read, for the plan's notes.
     """
 
     job_id: str | None
@@ -27,6 +30,8 @@ class Allocation:
     source: str = ""
     error: str | None = None
     warnings: tuple[str, ...] = field(default=())
+    tasks_per_host: int | None = None
+    tasks_from: str = ""
 
     @property
     def nhosts(self) -> int | None:

@@ -55,12 +55,17 @@ def allocation(env: Mapping[str, str], ctx: Context) -> Allocation:
         return Allocation(
             job_id=short, hostfile=nodefile, source=source, error=f"{exc}; pass --hostfile"
         )
+    # ``select=N:mpiprocs=P`` writes each host P times: P > 1 is a task count the
+    # user asked for (1, PBS's default, names none)
+    mpiprocs = parsed.slots[0] if parsed.slots and _pbs_uniform(parsed.slots) else 1
     return Allocation(
         job_id=short,
         hosts=parsed.hosts,
         slots=parsed.slots,
         hostfile=nodefile,
         source=source,
+        tasks_per_host=mpiprocs if mpiprocs > 1 else None,
+        tasks_from=f"{mpiprocs} lines per host in the nodefile (mpiprocs)" if mpiprocs > 1 else "",
         warnings=tuple(
             w for w in (parsed.repeat_warning(),) if w and not _pbs_uniform(parsed.slots)
         ),
