@@ -129,7 +129,10 @@ def check_accelerators(job: Job) -> Check:
             f"none found, but {job.machine.display} nodes have {job.machine.accelerator} devices",
             "run inside a compute-node job, or set NGPU_PER_HOST",
         )
-    return _ok("accelerators", "none: one rank per host on the CPU unless --ppn or -n says more")
+    return _ok(
+        "accelerators",
+        "none: one rank per host on the CPU unless --ppn, -n or the allocation says more",
+    )
 
 
 def check_python(plan: LaunchPlan | None, env: Mapping[str, str], python: str) -> Check:

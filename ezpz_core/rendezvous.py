@@ -2,8 +2,10 @@
 
 The environment's values when set; one rank needs none; otherwise rank 0's host
 (with the machine table's high-speed-network domain) and a free port, broadcast
-with mpi4py; without mpi4py, the job's first host and a port derived from the
-job id. Pure but for ``free_port`` and the mpi4py broadcast, which are passed in.
+with mpi4py; without mpi4py, or with an mpi4py of another MPI than the launcher
+(it sees a world of 1: an Open MPI wheel under ``srun`` without PMIx) inside a
+job, the job's first host and a port derived from the job id. Pure but for
+``free_port`` and the mpi4py broadcast, which are passed in.
 """
 
 from __future__ import annotations
@@ -109,7 +111,13 @@ def resolve_rendezvous(
         mine = (rendezvous_host(hostname, env), pick_port()) if ranks.rank == 0 else None
         size, value = broadcast(mine)
         if size != ranks.world_size:
-            raise DistSetupError(mismatch_message(ranks, size))
+            # mpi4py of another MPI (an Open MPI wheel under srun without PMIx): every
+            # rank sees the same wrong size, so every rank can take the job's first
+            # host and job-id port alike instead; without a job, say what is wrong
+            derived = _from_job(env, ranks) if job_id(env) else None
+            if derived is None:
+                raise DistSetupError(mismatch_message(ranks, size))
+            return derived
         if value is None or not value[0] or value[0] == "None":
             raise DistSetupError(
                 f"rank {ranks.rank}: the launcher started {ranks.world_size} ranks and "
@@ -118,6 +126,18 @@ def resolve_rendezvous(
                 f"Fix: {MISMATCH_REMEDY}"
             )
         return value[0], value[1], "mpi4py"
+    return _without_mpi(env, ranks)
+
+
+def _from_job(env: Mapping[str, str], ranks: Ranks) -> tuple[str, int, str] | None:
+    """The job's first host and job-id port, or None when the job names no host."""
+    host, _problem = first_job_host(env)
+    if host is None:
+        return None
+    return rendezvous_host(host, env), job_port(job_id(env)), "job-id"
+
+
+def _without_mpi(env: Mapping[str, str], ranks: Ranks) -> tuple[str, int, str]:
     host, problem = first_job_host(env)
     if host is None and ranks.local_world_size >= ranks.world_size:
         host = "127.0.0.1"  # every rank is on this node

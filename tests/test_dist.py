@@ -992,3 +992,15 @@ def test_a_rendezvous_port_already_taken_is_a_clear_error_not_a_torch_traceback(
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert f"rank 0: cannot open the rendezvous at 127.0.0.1:{port} (env)" in proc.stdout
     assert "set MASTER_ADDR and a free MASTER_PORT" in proc.stdout
+
+
+def test_an_mpi4py_of_another_mpi_inside_a_slurm_job_meets_at_the_job_s_first_host() -> None:
+    """An Open MPI mpi4py under ``srun`` (no PMIx): each rank sees a world of 1, as
+    on a real single-node Slurm here; every rank takes the step's first node and the
+    job-id port alike instead of failing."""
+    env = {"SLURM_JOB_ID": "42", "SLURM_STEP_NODELIST": "nid[003-004]", "SLURM_NNODES": "2"}
+    got = {
+        resolve_rendezvous(env, ranks_of(r, 4, 2), f"nid00{3 + r // 2}", own_world, ports_from(1))
+        for r in range(4)
+    }
+    assert got == {("nid003", job_port("42"), "job-id")}

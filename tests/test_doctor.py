@@ -32,7 +32,9 @@ def venv_path() -> str:
 
 
 def test_healthy_local_setup_has_no_errors() -> None:
-    env = {"PATH": venv_path()}
+    # the venv only: a machine with Slurm's or PBS's clients installed (CI installs
+    # Slurm) is a login node, which warns, and is tested below
+    env = {"PATH": os.path.dirname(sys.executable)}
     job = detect(env)
     checks = run_checks(job, make(job, env), env=env, python=sys.executable)
     assert [c.status for c in checks] == [Status.OK] * len(checks)

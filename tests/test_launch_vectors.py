@@ -649,6 +649,6 @@ def test_pbs_mpiprocs_is_the_default_ranks_per_host(tmp_path: Path) -> None:
     pbs = make_pbs_job(tmp_path, hosts=[h for h in AURORA_HOSTS for _ in range(4)])
     got = plan(aurora_job(pbs), pbs.env)
     assert got.argv[3:5] == ("--np=8", "--ppn=4")
-    assert any("as the allocation asks (4 lines per host" in w for w in got.warnings)
+    assert any("using 8 of the job's 24 accelerators" in w for w in got.warnings)
     got = plan(aurora_job(pbs), pbs.env, ppn=12)  # a flag still wins
     assert got.argv[3:5] == ("--np=24", "--ppn=12")

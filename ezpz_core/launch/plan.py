@@ -118,9 +118,7 @@ def _default_ppn(job: Job, hosts: _Hosts) -> tuple[int, list[str]]:
                 f"{accelerators} accelerators: {accelerators} per host (--ppn {asked} with "
                 f"NGPU_PER_HOST={asked} shares them)"
             ]
-        if asked == max(accelerators, 1):
-            return asked, []  # what it would be anyway: nothing to say
-        return asked, [f"{asked} ranks per host, as the allocation asks ({where})"]
+        return asked, []  # what the user asked for: no warning (`--check` would warn)
     if accelerators > 0:
         return accelerators, []
     if hosts.slots and len(set(hosts.slots)) == 1 and hosts.slots[0] > 1:
