@@ -130,10 +130,6 @@ class HistoryTail:
         """The file's size at the last poll (how far behind ``offset`` is)."""
         return self._tail.size
 
-    @size.setter
-    def size(self, value: int) -> None:
-        self._tail.size = value
-
     @property
     def restarts(self) -> int:
         """Truncations and replacements seen."""

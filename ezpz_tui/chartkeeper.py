@@ -100,10 +100,6 @@ class ChartKeeper:
         self.kick()
         return added
 
-    def is_overlaid(self, run_dir: Path) -> bool:
-        with self._lock:
-            return any(o.path == Path(run_dir) for o in self.overlays)
-
     # -- the poller -----------------------------------------------------------------
     def kick(self) -> None:
         self._idle.clear()  # not settled until the poller has looked again

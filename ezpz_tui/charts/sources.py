@@ -118,11 +118,11 @@ class HistoryFollower:
         self.tail = HistoryTail(self.path, chunk=STEP_BYTES)
         self.series = chart_series(rank)
         self.preview: MetricSeries | None = None  # shown while a big file is read
-        self.skipped_lines = 0  # other ranks' rows, not decoded
+        self._sampled_size = 0  # the file's size when the preview was made
 
     @property
     def behind(self) -> int:
-        return max(0, self.tail.size - self.tail.offset)
+        return max(0, max(self.tail.size, self._sampled_size) - self.tail.offset)
 
     def visible(self) -> MetricSeries:
         return self.preview if self.preview is not None else self.series
@@ -138,7 +138,7 @@ class HistoryFollower:
         preview = chart_series(self.rank)
         add_rows(preview, sample_rows(self.path, self.rank, size))
         self.preview = preview if preview.rows else None
-        self.tail.size = size  # all of it is still to read
+        self._sampled_size = size  # all of it is still to read
         return self.preview is not None
 
     def step(self, final: bool = False) -> bool:
@@ -149,6 +149,7 @@ class HistoryFollower:
         if restarted:
             self.series = chart_series(self.rank)
             self.preview = None
+            self._sampled_size = 0
         add_rows(self.series, rows)
         if self.preview is not None and not self.behind:
             self.preview = None  # read whole: the real series takes over

@@ -135,12 +135,14 @@ class Activity:
 
     def add(self, ranks: Iterable[int], t: float) -> None:
         """Count a batch of lines (one entry of ``ranks`` per line) at time ``t``."""
-        self.add_counts(Counter(ranks), t)
+        self._add(Counter(ranks), t)
 
     def add_counts(self, counts: Counter[int], t: float) -> None:
         """Add ``counts[rank]`` at time ``t``: lines, or any other amount per rank
         (the resource heatmap adds CPU and GPU percent per sample)."""
-        counts = Counter({rank: n for rank, n in counts.items() if n > 0})
+        self._add(Counter({rank: n for rank, n in counts.items() if n > 0}), t)
+
+    def _add(self, counts: Counter[int], t: float) -> None:
         for rank in [r for r in counts if r < 0]:
             del counts[rank]
         if not counts:

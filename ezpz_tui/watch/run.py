@@ -242,6 +242,8 @@ class RunWatch:
         self.views = {(c, n): RowSet() for c in (True, False) for n in (True, False)}
         self.errors = array("Q")
         self.board = RankBoard()
+        for sample in self.usage.latest.values():  # a new attempt: the figures stay
+            self.board.usage(sample.rank, sample.cpu, sample.gpu)
         self.activity = Activity()
         self.hidden = 0
         for index in self.rank_panes.values():
@@ -280,12 +282,12 @@ class RunWatch:
                 if self.summary is None and info.status is RunStatus.FINISHED:
                     self.summary = read_json(self.path / "summary.json")
                     changed = True
-                if self.usage.poll(
+                fresh = self.usage.poll(
                     now, info.rank_io, info.host, info.pid, info.status is RunStatus.RUNNING
-                ):
-                    changed = True
-                    for rank, sample in self.usage.latest.items():
-                        self.board.usage(rank, sample.cpu, sample.gpu)
+                )
+                for sample in fresh:  # the board keeps each rank's latest
+                    self.board.usage(sample.rank, sample.cpu, sample.gpu)
+                changed |= bool(fresh)
         if not self._previewed and self._plan_read:
             self._previewed = True
             if self.behind > PREVIEW_BEHIND:

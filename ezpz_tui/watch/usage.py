@@ -47,22 +47,22 @@ class UsageFeed:
 
     def poll(
         self, now: float, rank_io: str | None, host: str | None, pid: int | None, running: bool
-    ) -> bool:
-        """Read new samples; True when the figures changed."""
+    ) -> list[Usage]:
+        """Read new samples; returns them ([]: the figures did not change)."""
         samples = self.tail.poll()
         if not samples and not self.tail.seen and rank_io != "wrapper":
             samples = self._sample_here(now, host, pid, running)
         if not samples:
             if self.source is None:
                 self.note = self._waiting(rank_io, host)
-            return False
+            return []
         self.source = samples[-1].source
         self.version += 1
         for sample in samples:
             self.latest[sample.rank] = sample
         self._feed(samples)
         self.note = self._described(host)
-        return True
+        return samples
 
     def _sample_here(
         self, now: float, host: str | None, pid: int | None, running: bool
