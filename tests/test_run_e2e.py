@@ -42,6 +42,7 @@ import pytest
 from ezpz_core.run.events import Notice
 from ezpz_core.run.labels import LabelFormat
 from ezpz_core.run.runner import Runner
+from tests.hermetic import no_scheduler_path
 
 VENV_BIN = Path(sys.executable).parent
 EZPZ_TUI = VENV_BIN / "ezpz-tui"
@@ -66,7 +67,7 @@ RANK = int(
 
 def job_env(*, mpich: bool = False, no_color: bool = True, **extra: str) -> dict[str, str]:
     """A clean environment: venv bin + default PATH (MPICH's bin first if asked)."""
-    path = [str(VENV_BIN), os.defpath]
+    path = [str(VENV_BIN), no_scheduler_path()]
     if mpich:
         path.insert(0, str(MPICH_BIN))
     env = {"PATH": os.pathsep.join(path), "HOME": os.environ.get("HOME", "/root")}

@@ -15,6 +15,9 @@ The status of a run, in order:
 * ``owner.json`` names a dead owner: GONE (killed, crashed, host down).
 * no ``owner.json`` yet: STARTING, for ``STARTING_GRACE_S``; an older directory
   without one (a run of an ezpz-tui before the journal that died) is GONE.
+  A run submitted to a batch system (``submit.json``) is QUEUED instead until
+  its job starts; the last queue state seen (``queue.json``) says whether it
+  ended in the queue (GONE, with that state as the reason).
 
 What ``owner.json`` and ``events.jsonl`` hold: ``journal.py`` and ``docs/run.md``.
 """
@@ -35,11 +38,12 @@ from typing import Any
 import psutil
 
 from ezpz_core.run.journal import EVENTS, HEARTBEAT_S, OWNER
+from ezpz_core.submit.record import SUBMIT, read_queue, read_submit
 from ezpz_core.tail import LineTail
 
 SUMMARY = "summary.json"
 PLAN = "plan.json"
-RUN_FILES = (OWNER, PLAN, SUMMARY, EVENTS)  # a directory holding one of these is a run
+RUN_FILES = (OWNER, PLAN, SUMMARY, EVENTS, SUBMIT)  # a directory holding one of these is a run
 OWNER_GRACE_S = 10.0  # heartbeat slack for clock skew and a busy filesystem
 PID_START_SLACK_S = 2.0  # the owner's process starts before the run (create-time rounding)
 STARTING_GRACE_S = 60.0  # how long a run without owner.json may still be starting
@@ -52,6 +56,7 @@ class RunStatus(StrEnum):
     FINISHED = "finished"
     GONE = "gone"
     STARTING = "starting"
+    QUEUED = "queued"  # submitted from a login node, not started yet
 
 
 @dataclass(frozen=True)
@@ -271,6 +276,17 @@ def run_info(path: Path | str, now: float | None = None) -> RunInfo:
             exit_code, end = _whole(summary.get("exit_code")), _number(summary.get("end"))
             reason = _text(summary.get("reason")) or ""
             start = start if start is not None else _number(summary.get("start"))
+    elif owner is None and (submitted := read_submit(path)) is not None:
+        queue = read_queue(path)
+        status = RunStatus.QUEUED
+        if submitted.job_id is None:
+            status, reason = RunStatus.GONE, f"not submitted: {submitted.error}"
+        elif queue is not None and queue.state.final:
+            status, reason = RunStatus.GONE, f"{queue.state.value} in the queue"
+            exit_code = queue.exit_code
+        elif queue is not None:
+            reason = queue.state.value + (f" ({queue.reason})" if queue.reason else "")
+        start = start if start is not None else submitted.submitted
     elif owner is None:
         seen = _mtime(path / PLAN) or _mtime(path)
         young = seen is None or now - seen < STARTING_GRACE_S
@@ -294,11 +310,18 @@ def run_info(path: Path | str, now: float | None = None) -> RunInfo:
         command=_words(plan.get("command")),
         host=host,
         pid=pid,
-        job_id=_text(plan.get("job_id")),
+        job_id=_text(plan.get("job_id")) or _submitted_id(path, plan),
         launch_style=_text(plan.get("launch_style")),
         rank_io=_text(plan.get("rank_io")),
         scheduler=_text(plan.get("scheduler")),
     )
+
+
+def _submitted_id(path: Path, plan: dict[str, Any]) -> str | None:
+    if plan:
+        return None
+    record = read_submit(path)
+    return record.job_id if record is not None else None
 
 
 def _sort_key(info: RunInfo) -> tuple[float, str]:

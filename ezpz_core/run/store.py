@@ -40,6 +40,7 @@ from typing import Any, BinaryIO
 from ezpz_core.errors import UsageError
 from ezpz_core.run.events import LAUNCHER, Line, Lines, RankExited, Row, decoded
 from ezpz_core.run.writer import BackgroundWriter
+from ezpz_core.submit.record import SUBMIT_FILES
 
 FLUSH_BYTES = 4 * 1024 * 1024  # pending line bytes that trigger a flush before its time
 MAX_HELD = 1024 * 1024  # a stream's unfinished line held back from combined.log, at most
@@ -97,11 +98,15 @@ SESSION_LOG = "console-session.log"  # the --run's own stderr, opened by the con
 
 def claim_run_dir(path: str | os.PathLike[str]) -> Path:
     """``--run-dir PATH``: create it if missing; refuse one that holds anything,
-    so two runs never mix their files (or a reader their events)."""
+    so two runs never mix their files (or a reader their events). The files of
+    a submission (``job.sh``, ``submit.json``...) are expected: the batch job's
+    run goes into the directory its login node made."""
     run_dir = Path(path)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        taken = any(e.name != SESSION_LOG for e in os.scandir(run_dir))
+        taken = any(
+            e.name != SESSION_LOG and e.name not in SUBMIT_FILES for e in os.scandir(run_dir)
+        )
     except FileExistsError:
         raise UsageError(
             f"--run-dir {path}: exists and is not a directory; give a new or empty directory"
