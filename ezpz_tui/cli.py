@@ -518,11 +518,12 @@ def _submit(args: argparse.Namespace, command: list[str]) -> int:
     cwd = os.getcwd()
     outdir = Path(os.path.expanduser(args.outdir))
     outdir = outdir if outdir.is_absolute() else Path(cwd) / outdir
-    if args.dry_run:
-        given = Path(os.path.expanduser(args.run_dir)) if args.run_dir else None
-        run_dir = given.absolute() if given else planned_run_dir(outdir, spec.job_name)
-        req = batch_request(kind, form, spec, run_dir, cwd, run_flags(args))
-        print(batch_script(req), end="")
+    given = Path(os.path.expanduser(args.run_dir)) if args.run_dir else None
+    planned = given.absolute() if given else planned_run_dir(outdir, spec.job_name)
+    script = batch_script(batch_request(kind, form, spec, planned, cwd, run_flags(args)))
+    if args.dry_run:  # (the script was written first: its refusals leave no directory)
+        run_dir = planned
+        print(script, end="")
         print(
             f"ezpz-tui: --dry-run: nothing written or submitted (the run directory would be "
             f"{run_dir})",

@@ -40,7 +40,7 @@ from typing import Any, BinaryIO
 from ezpz_core.errors import UsageError
 from ezpz_core.run.events import LAUNCHER, Line, Lines, RankExited, Row, decoded
 from ezpz_core.run.writer import BackgroundWriter
-from ezpz_core.submit.record import SUBMIT_FILES
+from ezpz_core.submit.record import is_submit_file
 
 FLUSH_BYTES = 4 * 1024 * 1024  # pending line bytes that trigger a flush before its time
 MAX_HELD = 1024 * 1024  # a stream's unfinished line held back from combined.log, at most
@@ -105,7 +105,7 @@ def claim_run_dir(path: str | os.PathLike[str]) -> Path:
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         taken = any(
-            e.name != SESSION_LOG and e.name not in SUBMIT_FILES for e in os.scandir(run_dir)
+            e.name != SESSION_LOG and not is_submit_file(e.name) for e in os.scandir(run_dir)
         )
     except FileExistsError:
         raise UsageError(

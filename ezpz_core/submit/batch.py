@@ -5,7 +5,8 @@ submitted from, and one ``ezpz-tui --run --run-dir D`` line: the job is the same
 headless run as on a compute node by hand, writing into the run directory the
 login node already created (and follows). Every word of that line is quoted with
 ``shlex``; the directives are written as given, one per line, since the
-scheduler (not bash) reads them.
+scheduler (not bash) reads them (the output path is the one word we quote there,
+in the scheduler's own way).
 
 Slurm's output goes to ``D/job.out`` from the start. PBS copies a job's output
 back only when it ends, unless ``-k`` keeps it; ``-k doe`` with ``-o D/job.out``
@@ -98,8 +99,32 @@ def check_directive(arg: str) -> str:
     return arg.strip()
 
 
+def _slurm_path(path: Path) -> str:
+    """A path as one word of an ``#SBATCH`` line: ``%`` doubled (sbatch expands
+    ``%j`` and the like in file names) and double quotes around a path with
+    spaces, which sbatch's directive reader takes (checked on 22.05)."""
+    text = str(path).replace("%", "%%")
+    if not any(c.isspace() for c in text):
+        return text
+    if '"' in text or "\\" in text:
+        raise UsageError(
+            f"--outdir: the run directory {str(path)!r} holds spaces and quotes, which no "
+            "#SBATCH line can carry; choose an --outdir without them"
+        )
+    return f'"{text}"'
+
+
+def _pbs_path(path: Path) -> str:
+    if any(c.isspace() for c in str(path)):
+        raise UsageError(
+            f"--outdir: the run directory {str(path)!r} holds a space; PBS directives "
+            "cannot carry one in -o, so choose an --outdir without spaces"
+        )
+    return str(path)
+
+
 def _slurm_directives(req: BatchRequest) -> list[str]:
-    out = req.run_dir / OUTPUT
+    out = _slurm_path(req.run_dir / OUTPUT)
     lines = [
         f"--job-name={req.job_name}",
         f"--nodes={req.nodes}",
@@ -131,7 +156,7 @@ def _pbs_directives(req: BatchRequest) -> list[str]:
         lines.append(f"-q {req.queue}")
     if req.account:
         lines.append(f"-A {req.account}")
-    lines += ["-j oe", "-k doe", f"-o {req.run_dir / OUTPUT}"]
+    lines += ["-j oe", "-k doe", f"-o {_pbs_path(req.run_dir / OUTPUT)}"]
     return [f"#PBS {d}" for d in (*lines, *req.scheduler_args)]
 
 

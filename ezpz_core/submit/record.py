@@ -24,6 +24,15 @@ QUEUE = "queue.json"
 SUBMIT_FILES = frozenset({SUBMIT, QUEUE, "job.sh", "job.out"})  # a --run may share the dir
 
 
+def is_submit_file(name: str) -> bool:
+    """One of a submission's files, or one being replaced (``.queue.json.<pid>``):
+    the login node's follower may rewrite ``queue.json`` as the job's run starts."""
+    if name in SUBMIT_FILES:
+        return True
+    base, _, pid = name[1:].rpartition(".")
+    return name.startswith(".") and base in SUBMIT_FILES and pid.isdigit()
+
+
 @dataclass(frozen=True)
 class SubmitRecord:
     scheduler: str
