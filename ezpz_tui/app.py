@@ -8,7 +8,10 @@ job, ready to plan forms), ``preview`` (the launch form's current plan) and
 
 from __future__ import annotations
 
+import dataclasses
 import gc
+import os
+import socket
 import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -27,14 +30,24 @@ from ezpz_core.errors import EzpzError
 from ezpz_tui.chartkeeper import ChartKeeper
 from ezpz_tui.config import ConfigError
 from ezpz_tui.form import LaunchForm
-from ezpz_tui.messages import ChartsChanged, DetectFailed, JobDetected, RunChanged
+from ezpz_tui.messages import (
+    ChartsChanged,
+    DetectFailed,
+    JobCancelled,
+    JobDetected,
+    JobSubmitted,
+    RunChanged,
+)
 from ezpz_tui.runkeeper import RunKeeper
 from ezpz_tui.screens.launch import LaunchScreen
 from ezpz_tui.surroundings import Surroundings
 from ezpz_tui.theming import DEFAULT_THEME, load_themes
 
 if TYPE_CHECKING:
+    from ezpz_core.kinds import SchedulerKind
+    from ezpz_core.submit.follow import JobFollower
     from ezpz_tui.preview import Planner, Preview
+    from ezpz_tui.submitting import BatchForm
     from ezpz_tui.watch.run import RunWatch
 
 # Fallbacks for our theme variables, so Textual's built-in themes work too.
@@ -216,8 +229,51 @@ class EzpzApp(App[None]):
         self.attach(started.run_dir, started.process)
 
     def stop_run(self) -> None:
+        """Stop the attached run: a signal to a run started here, the scheduler's
+        cancel (after a yes) for a submitted job."""
+        job = self.runs.job
+        if job is not None and self.runs.job_cancellable():
+            self._confirm_cancel(job)
+            return
         message = self.runs.stop()
         self.notify(message, timeout=6)
+
+    def _confirm_cancel(self, job: JobFollower, then_quit: bool = False) -> None:
+        from ezpz_core.submit.batch import cancel_argv
+        from ezpz_tui.screens.dialogs import ChooseDialog
+
+        assert job.client is not None and job.job_id is not None
+        command = " ".join(cancel_argv(job.client.kind, job.job_id))
+        then = ", then quit" if then_quit else ""
+        choices = [(f"Cancel the job ({command}){then}", "yes"), ("Keep it", "no")]
+
+        def answered(choice: str | None) -> None:
+            if choice == "yes":
+                self.runs.quit_when_done = then_quit
+                self.cancel_job(job)
+
+        self.push_screen(
+            ChooseDialog(f"cancel {job.client.kind.value} job {job.job_id}?", choices, ""), answered
+        )
+
+    @work(thread=True, group="cancel", exit_on_error=False, description="cancel the job")
+    def cancel_job(self, job: JobFollower) -> None:
+        assert job.client is not None and job.job_id is not None
+        answer = job.client.cancel(job.job_id)
+        self.post_message(JobCancelled(job.job_id, answer.rc == 0, answer.message))
+
+    @on(JobCancelled)
+    def job_cancelled(self, message: JobCancelled) -> None:
+        if message.ok:
+            self.notify(f"job {message.job_id}: cancel sent; the queue says when it has ended")
+            self.runs.ask_queue()
+            return
+        self.runs.quit_when_done = False
+        self.notify(
+            f"job {message.job_id} was not cancelled: {message.message}",
+            severity="error",
+            timeout=10,
+        )
 
     async def action_quit(self) -> None:
         """Quitting while the attached job runs asks what to do with it."""
@@ -226,21 +282,119 @@ class EzpzApp(App[None]):
             return
         from ezpz_tui.screens.dialogs import ChooseDialog
 
-        path = self.runs.watch.path if self.runs.watch else ""
-        choices = [
-            ("Stop the job, then quit", "stop"),
-            (f"Leave it running (ezpz-tui --attach {path})", "leave"),
-            ("Cancel", "cancel"),
-        ]
+        job = self.runs.job
+        if job is not None and self.runs.job_cancellable():
+            choices = [
+                (f"Cancel job {job.job_id}, then quit", "stop"),
+                (f"Leave it in the queue (ezpz-tui --attach {job.job_id})", "leave"),
+                ("Cancel", "cancel"),
+            ]
+        else:
+            path = self.runs.watch.path if self.runs.watch else ""
+            choices = [
+                ("Stop the job, then quit", "stop"),
+                (f"Leave it running (ezpz-tui --attach {path})", "leave"),
+                ("Cancel", "cancel"),
+            ]
 
         def answered(choice: str | None) -> None:
-            if choice == "stop":
+            if choice == "stop" and job is not None and self.runs.job_cancellable():
+                self.runs.quit_when_done = True
+                self.cancel_job(job)
+            elif choice == "stop":
                 self.runs.quit_when_done = True
                 self.stop_run()
             elif choice == "leave":
                 self.exit()
 
         self.push_screen(ChooseDialog("The job is still running", choices, ""), answered)
+
+    # batch jobs (a login node) --------------------------------------------------
+    def submit_kind(self) -> SchedulerKind | None:
+        """The batch system Submit goes to: set on a login node only."""
+        from ezpz_tui.submitting import is_login_node
+
+        planner = self.planner
+        if planner is None:
+            return None
+        job = planner.job
+        return job.scheduler if is_login_node(job.scheduler, job.in_job) else None
+
+    def _outdir(self) -> Path:
+        s = self.surroundings
+        outdir = Path(os.path.expanduser(s.outdir))
+        return outdir if outdir.is_absolute() else Path(s.cwd) / outdir
+
+    def _batch_flags(self) -> list[str]:
+        """``--run`` flags the job needs beyond the form's (what the user forced)."""
+        s = self.surroundings
+        flags = [f"--scheduler={s.scheduler.value}"] if s.scheduler else []
+        return flags + ([f"--machine={s.machine}"] if s.machine else [])
+
+    def script_preview(self, form: LaunchForm, batch: BatchForm) -> tuple[str, dict[str, str]]:
+        from ezpz_tui.submitting import script_preview
+
+        kind = self.submit_kind()
+        if kind is None:
+            return "", {"script": "no batch system here to submit to"}
+        s = self.surroundings
+        flags = self._batch_flags()
+        host = s.hostname or socket.gethostname()
+        outdir = self._outdir()
+        return script_preview(kind, form, batch, outdir, s.cwd, flags, s.python, s.clock(), host)
+
+    def last_batch(self, form: LaunchForm) -> BatchForm:
+        """The batch fields of the last Submit; the nodes the form's ranks need
+        when none were kept (``-n 8 --ppn 4``: 2)."""
+        from ezpz_tui.submitting import BatchForm
+
+        try:
+            saved = self.surroundings.config.batch_fields()
+        except ConfigError as exc:
+            self.notify(str(exc), severity="warning")
+            saved = {}
+        batch = BatchForm.from_dict(saved)
+        np_, ppn = form.np.strip(), form.ppn.strip()
+        if np_.isdigit() and ppn.isdigit() and int(ppn) > 0:
+            nodes = str(max(1, -(-int(np_) // int(ppn))))
+            batch = dataclasses.replace(batch, nodes=nodes)
+        return batch
+
+    def submit_job(self, form: LaunchForm, batch: BatchForm) -> None:
+        kind = self.submit_kind()
+        if kind is None:
+            self.notify("no batch system here to submit to", severity="error")
+            return
+        config = self.surroundings.config
+        try:
+            config.save_batch_fields(batch.to_dict())
+            config.remember(self.surroundings.cwd, form)
+        except ConfigError as exc:
+            self.notify(str(exc), severity="warning")
+        self.notify(f"submitting to {kind.value}…", timeout=3)
+        self._submit(kind, form, batch)
+
+    @work(thread=True, exclusive=True, group="submit", exit_on_error=False, description="submit")
+    def _submit(self, kind: SchedulerKind, form: LaunchForm, batch: BatchForm) -> None:
+        from ezpz_tui.submitting import submit_job
+
+        s = self.surroundings
+        done = submit_job(
+            kind, form, batch, self._outdir(), s.cwd, s.env, self._batch_flags(), s.python
+        )
+        self.post_message(JobSubmitted(done.run_dir, done.job_id, done.message))
+
+    @on(JobSubmitted)
+    def job_submitted(self, message: JobSubmitted) -> None:
+        if message.job_id is None or message.run_dir is None:
+            self.notify(message.message, title="not submitted", severity="error", timeout=15)
+            return
+        self.notify(
+            f"{message.message} {message.job_id}; following it here "
+            f"(elsewhere: ezpz-tui --attach {message.job_id})",
+            timeout=8,
+        )
+        self.attach(message.run_dir)
 
     # discovery --------------------------------------------------------------
     def action_detect(self) -> None:

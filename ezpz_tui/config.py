@@ -109,6 +109,22 @@ class ConsoleConfig:
         current[key] = value
         _write_atomic(self.settings_path, dump_toml(current, "ezpz-tui settings"))
 
+    # the batch fields ---------------------------------------------------------
+    @property
+    def batch_path(self) -> Path:
+        return self.root / "batch.toml"
+
+    def batch_fields(self) -> dict[str, Any]:
+        """The Submit dialog's fields as last submitted (queue, account, time...):
+        on a login node they are mostly the same from one job to the next."""
+        try:
+            return _read_toml(self.batch_path)
+        except FileNotFoundError:
+            return {}
+
+    def save_batch_fields(self, fields: Mapping[str, str]) -> None:
+        _write_atomic(self.batch_path, dump_toml(fields, "ezpz-tui: the last Submit's fields"))
+
     # profiles ---------------------------------------------------------------
     @property
     def profiles_dir(self) -> Path:

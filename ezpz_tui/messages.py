@@ -7,6 +7,7 @@ app and screens turn them into state. Widget-local messages live in their widget
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual.message import Message
@@ -39,3 +40,21 @@ class RunChanged(Message):
 
 class ChartsChanged(Message):
     """A charted run has news (posted by the charts poller, one at a time)."""
+
+
+@dataclass
+class JobSubmitted(Message):
+    """The Submit worker's answer: the job's id and run directory, or why not."""
+
+    run_dir: Path | None
+    job_id: str | None
+    message: str
+
+
+@dataclass
+class JobCancelled(Message):
+    """``scancel`` / ``qdel`` answered (``ok`` False: its message says why not)."""
+
+    job_id: str
+    ok: bool
+    message: str

@@ -5,6 +5,11 @@ One watcher thread polls the attached run directory about five times a second
 is news; a second message is not posted until the app has taken the first, so a
 flood of lines never floods the message queue. A run the console started keeps
 its ``Popen`` here only so that it is reaped; the job never depends on it.
+
+A run submitted to a batch system (``submit.json`` in its directory) is also a
+job in a queue: the same thread asks the queue about it when due (``JobFollower``
+paces it: every second at first, every 10 s after a minute) and keeps one line
+of what it said for the run bar. Cancelling it is ``scancel`` / ``qdel``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from ezpz_tui.messages import RunChanged
 if TYPE_CHECKING:
     from textual.app import App
 
+    from ezpz_core.submit.follow import Ending, JobFollower
     from ezpz_tui.watch.run import RunWatch
 
 POLL_S = 0.2  # inotify is silent on NFS and Lustre: poll, 5 times a second
@@ -33,6 +39,10 @@ class RunKeeper:
         self.watch: RunWatch | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self.quit_when_done = False
+        self.job: JobFollower | None = None  # the attached run is a submitted job
+        self.job_line = ""  # what its queue said last, for the run bar
+        self.job_ending: Ending | None = None
+        self._ask_queue = threading.Event()  # poll the queue now (after a cancel)
         self._stop: threading.Event | None = None
         self._wake = threading.Event()
         self._undelivered = threading.Event()
@@ -42,9 +52,12 @@ class RunKeeper:
         self.detach()
         from ezpz_tui.watch.run import RunWatch  # loaded with the first run, not at start-up
 
-        clock = getattr(getattr(self.app, "surroundings", None), "clock", time.time)
+        surroundings = getattr(self.app, "surroundings", None)
+        clock = getattr(surroundings, "clock", time.time)
         watch = self.watch = RunWatch(Path(path), clock=clock)
         self.process = process
+        self.job = _follower(Path(path), dict(getattr(surroundings, "env", {})), clock)
+        self.job_line, self.job_ending = "", None
         stop = self._stop = threading.Event()
         idle = self._idle = threading.Event()
         self.app.run_worker(
@@ -84,13 +97,29 @@ class RunKeeper:
         self._undelivered.clear()
 
     def live(self) -> bool:
-        """The attached run still runs (as far as its files say)."""
+        """The attached run still runs (as far as its files say), or its job
+        still waits or runs in the queue."""
         watch = self.watch
         if watch is None:
             return False
         if self.process is not None and self.process.poll() is None:
             return True
+        if self.job_cancellable():
+            return True
         return watch.running
+
+    def job_cancellable(self) -> bool:
+        """A submitted job we can ask its scheduler to cancel: it has an id, the
+        scheduler's client is here, and the queue has not said it ended."""
+        job = self.job
+        if job is None or job.client is None or job.job_id is None or job.gone:
+            return False
+        return self.job_ending is None and not (job.state is not None and job.state.state.final)
+
+    def ask_queue(self) -> None:
+        """Ask the queue at once (after a cancel: its answer should show soon)."""
+        self._ask_queue.set()
+        self._wake.set()
 
     def stop(self) -> str:
         from ezpz_tui.spawn import stop_run
@@ -110,6 +139,8 @@ class RunKeeper:
             started = time.monotonic()
             changed = watch.poll()
             changed |= watch.catch_up()
+            if self.job is not None:
+                changed |= self._follow_job(self.job, watch)
             if self.process is not None:
                 self.process.poll()  # reap the child the moment it ends
             # news (or a second gone by: the clock in the run bar) is posted once
@@ -127,3 +158,59 @@ class RunKeeper:
             self._wake.wait(max(0.0, POLL_S - (time.monotonic() - started)))
             self._wake.clear()
         watch.close()
+
+    def _follow_job(self, job: JobFollower, watch: RunWatch) -> bool:
+        """Ask the queue when due (a subprocess: here, never on the screen's
+        thread) and say how the job ended once it has."""
+        from ezpz_core.run.rundir import RunStatus
+        from ezpz_core.submit.follow import describe
+
+        if self.job_ending is not None:
+            return False
+        force = self._ask_queue.is_set()
+        self._ask_queue.clear()
+        changed = job.poll(force=force)
+        ended = job.gone or (job.state is not None and job.state.state.final)
+        info = watch.info
+        if ended or (info is not None and info.status in (RunStatus.FINISHED, RunStatus.GONE)):
+            self.job_ending = job.ending()  # (waits a grace for the run's summary)
+        line = _job_line(job, describe(job.state, job.waited_s()))
+        if self.job_ending is not None:
+            line = _job_line(job, _ending_text(self.job_ending))
+        if line != self.job_line:
+            self.job_line = line
+            changed = True
+        return changed
+
+
+def _follower(path: Path, env: dict[str, str], clock: object) -> JobFollower | None:
+    """The queue follower of a submitted run (None for a run started here)."""
+    from ezpz_core.submit.record import SUBMIT, read_submit
+
+    if not (path / SUBMIT).exists():
+        return None
+    from ezpz_core.submit.follow import JobFollower, client_for
+
+    record = read_submit(path)
+    if record is None:
+        return None
+    return JobFollower(path, client_for(record, env), record, clock=clock)  # type: ignore[arg-type]
+
+
+def _job_line(job: JobFollower, said: str) -> str:
+    """``slurm job 12: pending (Priority) for 0:05`` (and why the queue is silent)."""
+    record = job.record
+    kind = record.scheduler if record else "batch"
+    if job.job_id is None:
+        return f"{kind}: not submitted ({record.error if record else 'no record'})"
+    text = f"{kind} job {job.job_id}: {said}"
+    if job.client is None:
+        text += f" (no {kind} client here: the queue is not asked)"
+    elif job.error:
+        text += f" (the queue did not answer: {job.error})"
+    return text
+
+
+def _ending_text(ending: Ending) -> str:
+    words = f"{ending.state.value.replace('_', ' ')}, exit {ending.exit_code}"
+    return words + (f" ({ending.reason})" if ending.reason else "")

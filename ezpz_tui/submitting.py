@@ -12,7 +12,7 @@ from __future__ import annotations
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from ezpz_core.errors import UsageError
 from ezpz_core.kinds import SchedulerKind
 from ezpz_core.submit.batch import (
     BatchRequest,
+    batch_script,
     check_directive,
     check_job_name,
     parse_walltime,
@@ -114,6 +115,12 @@ def ezpz_script() -> str | None:
     return str(script) if script.is_file() else None
 
 
+def _script_of(python: str) -> str | None:
+    """The installed ``ezpz-tui`` of ``python`` when it is this interpreter
+    (another one, named by the console's surroundings, runs ``-m ezpz_tui.cli``)."""
+    return ezpz_script() if python == sys.executable else None
+
+
 def batch_request(
     kind: SchedulerKind,
     form: LaunchForm,
@@ -135,7 +142,7 @@ def batch_request(
         scheduler=kind,
         run_dir=run_dir,
         submit_dir=submit_dir,
-        run_argv=run_command(python, script if script is not None else ezpz_script(), flags),
+        run_argv=run_command(python, script if script is not None else _script_of(python), flags),
         nodes=spec.nodes,
         walltime=spec.walltime,
         queue=spec.queue,
@@ -161,3 +168,83 @@ def submit_kind(kind: SchedulerKind, source: str) -> SchedulerKind:
             "that its scheduler is loaded (module load slurm / pbs), or pass --scheduler"
         )
     return kind
+
+
+def is_login_node(kind: SchedulerKind, in_job: bool) -> bool:
+    """Where Submit is offered: a batch system is here and we are not in a job
+    (inside one, Run launches on what the allocation holds)."""
+    return kind in (SchedulerKind.PBS, SchedulerKind.SLURM) and not in_job
+
+
+def script_preview(
+    kind: SchedulerKind,
+    form: LaunchForm,
+    batch: BatchForm,
+    outdir: Path,
+    submit_dir: str,
+    run_flags: Sequence[str] = (),
+    python: str = sys.executable,
+    now: float | None = None,
+    host: str = "",
+) -> tuple[str, dict[str, str]]:
+    """The ``job.sh`` the Submit dialog would write (its run directory as
+    planned now), or an error per batch field; ``"script"`` holds an error of
+    the script itself (a PBS output path with a space)."""
+    spec, errors = parse_batch(batch)
+    if spec is None:
+        return "", errors
+    launch = parse_form(form).request
+    if launch is not None and launch.np and launch.ppn and spec.nodes * launch.ppn < launch.np:
+        need = -(-launch.np // launch.ppn)
+        return "", {"nodes": f"nodes: -n {launch.np} with --ppn {launch.ppn} needs {need}"}
+    run_dir = planned_run_dir(outdir, spec.job_name, now)
+    try:
+        req = batch_request(kind, form, spec, run_dir, submit_dir, run_flags, python)
+        return batch_script(req, host=host, now=now), {}
+    except UsageError as exc:
+        return "", {"script": str(exc)}
+
+
+@dataclass(frozen=True)
+class ConsoleSubmit:
+    """What the console's Submit did: the run directory it made (None when the
+    script was refused before any was made) and the scheduler's answer."""
+
+    run_dir: Path | None
+    job_id: str | None
+    message: str
+
+
+def submit_job(
+    kind: SchedulerKind,
+    form: LaunchForm,
+    batch: BatchForm,
+    outdir: Path,
+    submit_dir: str,
+    env: Mapping[str, str],
+    run_flags: Sequence[str] = (),
+    python: str = sys.executable,
+) -> ConsoleSubmit:
+    """Make the run directory, write ``job.sh``, submit it (call from a worker:
+    ``sbatch`` may take seconds on a busy controller). A refused job keeps its
+    directory, its script and the scheduler's message (``submit.json``)."""
+    from ezpz_core.run.store import new_run_dir
+    from ezpz_core.submit.client import SchedulerClient
+    from ezpz_core.submit.submit import submit
+
+    _text, errors = script_preview(kind, form, batch, outdir, submit_dir, run_flags, python)
+    if errors:
+        return ConsoleSubmit(None, None, "; ".join(errors.values()))
+    spec, _ = parse_batch(batch)
+    assert spec is not None
+    try:
+        run_dir = new_run_dir(outdir, spec.job_name).absolute()
+    except OSError as exc:
+        return ConsoleSubmit(None, None, f"cannot create a run under {outdir}: {exc}")
+    req = batch_request(kind, form, spec, run_dir, submit_dir, run_flags, python)
+    result = submit(req, SchedulerClient(kind, dict(env)))
+    if not result.ok:
+        program = result.record.argv[0]
+        message = f"{program} refused the job: {result.answer.message} (script kept in {run_dir})"
+        return ConsoleSubmit(run_dir, None, message)
+    return ConsoleSubmit(run_dir, result.record.job_id, f"submitted {kind.value} job")

@@ -139,8 +139,45 @@ def laptop(config: Path, form: LaunchForm | None = None) -> Surroundings:
     )
 
 
+def aurora_login(config: Path, form: LaunchForm | None = None) -> Surroundings:
+    """An Aurora login node (aurora-uan-0010): PBS by the machine table, no job.
+    Submit is offered; ``qsub`` is not run (no PBS server exists here)."""
+    env = {
+        "PATH": "/opt/pbs/bin:/usr/bin:/bin",
+        "HOME": "/home/user",
+        "ZE_FLAT_DEVICE_HIERARCHY": "FLAT",
+    }
+    return _place(
+        env,
+        config,
+        form,
+        hostname="aurora-uan-0010",
+        probe=PalsProbe(found={"mpiexec": "mpiexec"}),
+        cpus=64,
+        clock=lambda: LOGIN_NOW,
+    )
+
+
+def slurm_login(config: Path, form: LaunchForm | None = None) -> Surroundings:
+    """A Perlmutter login node (login31): Slurm by the machine table, no job."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/home/user", "NERSC_HOST": "perlmutter"}
+    return _place(
+        env,
+        config,
+        form,
+        hostname="login31",
+        machine="perlmutter",
+        probe=FakeProbe(found={"srun": "srun"}),
+        cpus=128,
+        clock=lambda: LOGIN_NOW,
+    )
+
+
+LOGIN_NOW = 1796324400.0  # 2026-12-03 19:00:00 UTC: the Submit dialog's run dir and stamp
+
 PLACES: dict[str, Callable[..., Surroundings]] = {
     "aurora": aurora,
     "perlmutter": perlmutter,
     "laptop": laptop,
+    "aurora-login": aurora_login,
 }

@@ -659,7 +659,9 @@ def test_parse_qstat_json_without_the_job_is_none(text: str) -> None:
         (0, QueueState.COMPLETED, 0),
         (1, QueueState.FAILED, 1),
         (3, QueueState.FAILED, 3),
-        (143, QueueState.FAILED, 143),  # the script's shell said so: a code, not a signal
+        (143, QueueState.CANCELLED, 143),  # the exec'd --run stopped by qdel's SIGTERM
+        (137, QueueState.CANCELLED, 137),
+        (142, QueueState.FAILED, 142),  # any other code: the job's own
         (265, QueueState.CANCELLED, 137),  # 256 + SIGKILL
         (271, QueueState.CANCELLED, 143),  # 256 + SIGTERM
         (267, QueueState.FAILED, 139),  # 256 + SIGSEGV

@@ -142,7 +142,8 @@ def _host_warnings(job: Job, hosts: _Hosts, user: Hostfile | None) -> list[str]:
     elif not job.in_job and job.scheduler is not SchedulerKind.LOCAL:
         notes.append(
             f"{job.scheduler.value} is available but this shell is not inside a job: ranks "
-            "start on this host only (start an interactive job, or pass --hostfile)"
+            "start on this host only (submit it as a batch job: --submit, or Submit in "
+            "the console; start an interactive job; or pass --hostfile)"
         )
     return notes
 

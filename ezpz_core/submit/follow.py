@@ -57,6 +57,7 @@ class JobFollower:
         self.error = ""
         self._asked = float("-inf")
         self._final_seen: float | None = None  # when the queue first said it ended
+        self._summary_seen: float | None = None  # when the run's summary appeared
 
     @property
     def job_id(self) -> str | None:
@@ -70,6 +71,8 @@ class JobFollower:
             return False
         age = now - self.started
         every = next(step for limit, step in QUERY_EVERY if age < limit)
+        if self._summary_seen is not None:
+            every = QUERY_EVERY[0][1]  # the run ended: the queue's last word is near
         return now - self._asked >= every
 
     def poll(self, force: bool = False) -> bool:
@@ -83,11 +86,12 @@ class JobFollower:
             changed = lookup.error != self.error
             self.error = lookup.error
             return changed
+        answered_again = bool(self.error)  # the controller is back: that is news too
         self.error = ""
         if lookup.gone:
             changed = not self.gone
             self.gone = True
-            return changed
+            return changed or answered_again
         state = lookup.state
         assert state is not None
         before = self.state
@@ -95,7 +99,7 @@ class JobFollower:
         if before is None or _differs(before, state):
             write_queue(self.run_dir, state)
             return True
-        return False
+        return answered_again
 
     def waited_s(self, now: float | None = None) -> float | None:
         """How long the job has been waiting in the queue (None once it started)."""
@@ -104,13 +108,29 @@ class JobFollower:
         now = self.clock() if now is None else now
         return max(0.0, now - self.record.submitted)
 
+    def _queue_may_say_more(self, queue: JobState | None) -> bool:
+        """The run has its summary, and the queue, still asked, has not said it ended."""
+        if self.client is None or self.job_id is None or self.gone:
+            return False
+        return queue is None or not queue.state.final
+
     def ending(self, now: float | None = None) -> Ending | None:
         """How the job ended, or None while it has not (or the summary is due)."""
         summary = read_json(self.run_dir / SUMMARY)
         queue = self.state
         if summary is not None and isinstance(summary.get("exit_code"), int):
             code = summary["exit_code"]
-            state = queue.state if queue is not None and queue.state.final else _state_of(code)
+            if self._queue_may_say_more(queue):
+                now = self.clock() if now is None else now
+                if self._summary_seen is None:
+                    self._summary_seen = now
+                    self._asked = float("-inf")  # ask at once
+                if now - self._summary_seen < SUMMARY_GRACE_S:
+                    return None  # the queue names how it ended (a walltime kill: timeout)
+            state = _state_of(code)
+            agree = queue is not None and (code == 0) == (queue.state is QueueState.COMPLETED)
+            if queue is not None and queue.state.final and agree:
+                state = queue.state  # the queue's word (timeout, node failure) when it agrees
             reason = str(summary.get("reason") or "")
             return Ending(code, state, reason, from_summary=True)
         if self.record is not None and self.record.job_id is None:

@@ -189,12 +189,17 @@ def parse_scontrol_job(text: str, t: float = 0.0) -> JobState | None:
         reason = _null(values.get("Reason", ""))
         if state is QueueState.PENDING and reason in ("JobHeldUser", "JobHeldAdmin"):
             state = QueueState.HELD
+        code = slurm_exit_code(values.get("ExitCode", "")) if state.final else None
+        if state.final and state is not QueueState.COMPLETED and code == 0:
+            code = None  # cancelled before it ran: Slurm says 0:0, which is no success
+        if state is QueueState.CANCELLED:
+            reason = ""  # what it waited for before (JobHeldUser), no longer the reason
         return JobState(
             job_id=values["JobId"],
             state=state,
             raw=raw,
             reason=reason,
-            exit_code=slurm_exit_code(values.get("ExitCode", "")) if state.final else None,
+            exit_code=code,
             nodes=_null(values.get("NodeList", "")),
             elapsed_s=run_seconds(values.get("RunTime", "")),
             output=_null(values.get("StdOut", "")),
@@ -262,6 +267,10 @@ def pbs_exit(status: Any) -> tuple[QueueState, int | None]:
         signal = status - PBS_SIGNAL_BASE
         killed = QueueState.CANCELLED if signal in (9, 15) else QueueState.FAILED
         return killed, 128 + signal
+    if status in (128 + 9, 128 + 15):
+        # the job's exec'd ezpz-tui --run caught qdel's SIGTERM, stopped its ranks
+        # and exited 143 itself: no shell died of the signal to make it 271
+        return QueueState.CANCELLED, status
     return QueueState.FAILED, status
 
 

@@ -29,6 +29,7 @@ from ezpz_tui.widgets.keybar import KeyBar
 
 if TYPE_CHECKING:
     from ezpz_tui.preview import Planner
+    from ezpz_tui.submitting import BatchForm
 
 CHOICES: dict[str, list[tuple[str, str]]] = {
     "launcher": [(c.value, c.value) for c in LauncherChoice],
@@ -53,6 +54,12 @@ class LaunchScreen(ConsoleScreen):
     AUTO_FOCUS = "#field-np"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+g", "run", "Run", tooltip="Start the job and watch every rank"),
+        Binding(
+            "ctrl+n",
+            "submit",
+            "Submit",
+            tooltip="Submit it as a batch job (sbatch / qsub), then follow it",
+        ),
         Binding("ctrl+y", "copy_command", "Copy", tooltip="Copy the command (OSC 52)"),
         Binding("ctrl+s", "save_profile", "Save", tooltip="Save the form as a named profile"),
         Binding("ctrl+o", "load_profile", "Load", tooltip="Load a saved profile"),
@@ -110,7 +117,13 @@ class LaunchScreen(ConsoleScreen):
         self.watch(self.app, "detect_error", self._detect_failed)
 
     def _planner_changed(self, planner: Planner | None) -> None:
+        self.refresh_bindings()  # Submit shows once the job says this is a login node
         self.replan()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "submit":
+            return self.console.submit_kind() is not None
+        return True
 
     def _detect_failed(self, error: str | None) -> None:
         if error:
@@ -168,6 +181,37 @@ class LaunchScreen(ConsoleScreen):
             self.notify("fix the form first: the preview shows what is wrong", severity="warning")
             return
         self.console.start_run(form)
+
+    def action_submit(self) -> None:
+        """Ask for the batch fields, showing the script they make; the app submits."""
+        from ezpz_tui.form import parse_form
+        from ezpz_tui.screens.submit import SubmitDialog
+
+        kind = self.console.submit_kind()
+        form = self.read_form()
+        if kind is None:
+            self.notify("Submit needs a login node of a batch system (PBS or Slurm)")
+            return
+        # each field must make sense; how they fit the nodes is the job's to check
+        # (this login node is not the job: "-n 24 needs 2 hosts" is no error here)
+        parsed = parse_form(form)
+        if parsed.request is None:
+            problems = "; ".join(parsed.errors.values())
+            self.notify(f"fix the form first: {problems}", severity="warning")
+            return
+
+        def submit(batch: BatchForm | None) -> None:
+            if batch is not None:
+                self.console.submit_job(form, batch)
+
+        self.app.push_screen(
+            SubmitDialog(
+                f"submit to {kind.value} ({'sbatch' if kind.value == 'slurm' else 'qsub'})",
+                self.console.last_batch(form),
+                lambda batch: self.console.script_preview(form, batch),
+            ),
+            submit,
+        )
 
     def action_copy_command(self) -> None:
         line = self.query_one(ArgvPreview).command_line

@@ -82,7 +82,12 @@ class RunScreen(ConsoleScreen):
         Binding("E", "error(-1)", "Previous error", show=False),
         Binding("z", "noise", "Noise", tooltip="Show or hide the machine's noise lines"),
         Binding("c", "collapse", "Collapse", tooltip="Collapse identical lines across ranks"),
-        Binding("ctrl+k", "stop", "Stop", tooltip="Stop the job (SIGINT; again to escalate)"),
+        Binding(
+            "ctrl+k",
+            "stop",
+            "Stop",
+            tooltip="Stop the job (SIGINT; again to escalate; a batch job: scancel / qdel)",
+        ),
         Binding("escape", "close_find", "Close", show=False),
     ]
 
@@ -138,7 +143,7 @@ class RunScreen(ConsoleScreen):
             if self.console.run_watch is not watch:
                 self._follow(self.console.run_watch)
             return
-        self.query_one(RunBar).show(watch)
+        self.query_one(RunBar).show(watch, job_line=self.console.runs.job_line)
         self._tell_notices(watch)
         for pane in self.query(LogPane):
             pane.refresh_rows()

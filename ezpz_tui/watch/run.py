@@ -271,7 +271,8 @@ class RunWatch:
         for event in self._events.poll():
             with self.lock:
                 changed |= self._event(event)
-        starting = self.info is None or self.info.status is RunStatus.STARTING
+        # (a queued job's run starts any moment: its owner.json is looked for every poll)
+        starting = self.info is None or self.info.status in (RunStatus.STARTING, RunStatus.QUEUED)
         if starting or now - self._info_at >= INFO_EVERY_S:
             self._info_at = now
             info = run_info(self.path, now=now)

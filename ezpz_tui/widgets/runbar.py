@@ -29,15 +29,28 @@ def state_text(watch: RunWatch, now: float) -> str:
         why = f" ({reason})" if reason else ""
         return f"finished: exit {code}{why}{took_text}"
     if info.status is RunStatus.GONE:
+        if info.reason:  # a submitted job that ended in the queue, or was refused
+            return f"ended without running: {info.reason}"
         return "owner gone without a summary (killed or its host went down)"
+    if info.status is RunStatus.QUEUED:
+        return "in the queue" + (f": {info.reason}" if info.reason else "")
     return "starting…"
 
 
-def run_summary(watch: RunWatch, now: float) -> str:
-    """The bar's text, two lines: run and state; ranks and lines."""
+def run_summary(watch: RunWatch, now: float, job_line: str = "") -> str:
+    """The bar's text, two lines: run and state (and, for a submitted run,
+    what its queue says in place of the run's own state until it runs); ranks
+    and lines."""
     board = watch.board
     counts = board.summary(watch.now(), watch.running)
-    first = f" {watch.path.name} · {state_text(watch, now)}"
+    info = watch.info
+    queued = info is not None and info.status in (RunStatus.QUEUED, RunStatus.GONE)
+    state = job_line if job_line and queued else state_text(watch, now)
+    first = f" {watch.path.name} · {state}"
+    if job_line and not queued:
+        first += f" · {job_line}"
+    if info is not None and info.status is RunStatus.QUEUED and not watch.ranks_of:
+        return first + "\n the job's lines show here once it starts · ctrl+k cancels it"
     parts = [f"{counts.ranks:,} ranks"]
     for label, n in (
         ("running", counts.running),
@@ -64,13 +77,13 @@ class RunBar(Static):
     def __init__(self) -> None:
         super().__init__("", markup=False)
 
-    def show(self, watch: RunWatch | None, now: float | None = None) -> None:
+    def show(self, watch: RunWatch | None, now: float | None = None, job_line: str = "") -> None:
         if watch is None:
             self.update(" no run attached · f6 lists the runs, f2 starts one")
             self.set_classes("")
             return
         with watch.lock:
-            text = run_summary(watch, watch.clock() if now is None else now)
+            text = run_summary(watch, watch.clock() if now is None else now, job_line)
             info = watch.info
         self.update(text)
         status = info.status.value if info is not None else "starting"
