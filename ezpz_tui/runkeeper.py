@@ -7,9 +7,11 @@ flood of lines never floods the message queue. A run the console started keeps
 its ``Popen`` here only so that it is reaped; the job never depends on it.
 
 A run submitted to a batch system (``submit.json`` in its directory) is also a
-job in a queue: the same thread asks the queue about it when due (``JobFollower``
+job in a queue: a second thread asks the queue about it when due (``JobFollower``
 paces it: every second at first, every 10 s after a minute) and keeps one line
-of what it said for the run bar. Cancelling it is ``scancel`` / ``qdel``.
+of what it said for the run bar. It is a thread of its own because a query is a
+subprocess that a busy controller may hold for seconds: the lines of a running
+job keep coming meanwhile. Cancelling it is ``scancel`` / ``qdel``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 
 POLL_S = 0.2  # inotify is silent on NFS and Lustre: poll, 5 times a second
 CATCH_UP_PAUSE_S = 0.005  # between steps while behind: the screen gets its turn
+QUEUE_TICK_S = 0.25  # the queue thread's look (it asks the queue only when due)
 
 
 class RunKeeper:
@@ -43,6 +46,7 @@ class RunKeeper:
         self.job_line = ""  # what its queue said last, for the run bar
         self.job_ending: Ending | None = None
         self._ask_queue = threading.Event()  # poll the queue now (after a cancel)
+        self._queue_news = threading.Event()  # the queue thread has news to post
         self._stop: threading.Event | None = None
         self._wake = threading.Event()
         self._undelivered = threading.Event()
@@ -56,8 +60,10 @@ class RunKeeper:
         clock = getattr(surroundings, "clock", time.time)
         watch = self.watch = RunWatch(Path(path), clock=clock)
         self.process = process
-        self.job = _follower(Path(path), dict(getattr(surroundings, "env", {})), clock)
+        job = self.job = _follower(Path(path), dict(getattr(surroundings, "env", {})), clock)
         self.job_line, self.job_ending = "", None
+        self._ask_queue.clear()
+        self._queue_news.clear()
         stop = self._stop = threading.Event()
         idle = self._idle = threading.Event()
         self.app.run_worker(
@@ -68,6 +74,11 @@ class RunKeeper:
             exit_on_error=False,
             description="run watcher",
         )
+        if job is not None:  # a daemon: a query the controller holds never holds up quitting
+            name = "queue follower"
+            threading.Thread(
+                target=self._queue_loop, args=(job, watch, stop), name=name, daemon=True
+            ).start()
         return watch
 
     def detach(self) -> None:
@@ -91,6 +102,7 @@ class RunKeeper:
             and not watch.behind
             and not watch.catching_up
             and not self._undelivered.is_set()
+            and not self._queue_news.is_set()
         )
 
     def delivered(self) -> None:
@@ -139,8 +151,9 @@ class RunKeeper:
             started = time.monotonic()
             changed = watch.poll()
             changed |= watch.catch_up()
-            if self.job is not None:
-                changed |= self._follow_job(self.job, watch)
+            if self._queue_news.is_set():
+                self._queue_news.clear()
+                changed = True
             if self.process is not None:
                 self.process.poll()  # reap the child the moment it ends
             # news (or a second gone by: the clock in the run bar) is posted once
@@ -159,28 +172,32 @@ class RunKeeper:
             self._wake.clear()
         watch.close()
 
+    def _queue_loop(self, job: JobFollower, watch: RunWatch, stop: threading.Event) -> None:
+        while not stop.is_set() and self._follow_job(job, watch):
+            stop.wait(QUEUE_TICK_S)
+
     def _follow_job(self, job: JobFollower, watch: RunWatch) -> bool:
-        """Ask the queue when due (a subprocess: here, never on the screen's
-        thread) and say how the job ended once it has."""
+        """Ask the queue when due and say how the job ended once it has; False
+        once it has (nothing more to ask)."""
         from ezpz_core.run.rundir import RunStatus
         from ezpz_core.submit.follow import describe
 
-        if self.job_ending is not None:
-            return False
         force = self._ask_queue.is_set()
         self._ask_queue.clear()
-        changed = job.poll(force=force)
+        job.poll(force=force)
         ended = job.gone or (job.state is not None and job.state.state.final)
         info = watch.info
+        ending = None
         if ended or (info is not None and info.status in (RunStatus.FINISHED, RunStatus.GONE)):
-            self.job_ending = job.ending()  # (waits a grace for the run's summary)
-        line = _job_line(job, describe(job.state, job.waited_s()))
-        if self.job_ending is not None:
-            line = _job_line(job, _ending_text(self.job_ending))
-        if line != self.job_line:
+            ending = job.ending()  # (waits a grace for the run's summary)
+        said = _ending_text(ending) if ending is not None else describe(job.state, job.waited_s())
+        line = _job_line(job, said)
+        if line != self.job_line or ending is not None:
+            self._queue_news.set()  # first: a test that sees the line sees it unposted
+            self.job_ending = ending
             self.job_line = line
-            changed = True
-        return changed
+            self._wake.set()
+        return ending is None
 
 
 def _follower(path: Path, env: dict[str, str], clock: object) -> JobFollower | None:

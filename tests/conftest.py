@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,3 +23,18 @@ def aurora(tmp_path: Path) -> PbsJob:
 def clean_env() -> dict[str, str]:
     """A minimal environment with no scheduler, launcher or rank variables."""
     return {"PATH": no_scheduler_path(), "HOME": os.environ.get("HOME", "/root")}
+
+
+@pytest.fixture
+def utc() -> Iterator[None]:
+    """Local time is UTC for the test: screens that show local times (start
+    times, run directory names, a script's stamp) are the same everywhere."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if before is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = before
+    time.tzset()

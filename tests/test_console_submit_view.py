@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -42,20 +42,6 @@ DEADLINE_S = 30.0
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     return tmp_path / "config"
-
-
-@pytest.fixture
-def utc() -> Iterator[None]:
-    """The dialog shows local times (the run dir's name, the script's stamp): UTC here."""
-    before = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    yield
-    if before is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = before
-    time.tzset()
 
 
 async def until(pilot: Pilot[None], done: Callable[[], object], what: str) -> None:
@@ -339,3 +325,28 @@ def test_a_queued_run_view_matches_its_snapshot(
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+async def test_a_queue_that_does_not_answer_never_holds_up_the_lines(
+    config: Path, tmp_path: Path
+) -> None:
+    """The queue is asked on a thread of its own: while ``scontrol`` hangs (a busy
+    controller), the lines the job writes still arrive."""
+    bin_dir = tmp_path / "bin"
+    app = queued_app(config, bin_dir, tmp_path)
+    gate = tmp_path / "answer"
+    stand_in(
+        bin_dir,
+        "scontrol",
+        f"while [ ! -e {gate} ]; do sleep 0.05; done\ncat {SLURM_DATA / 'scontrol-held.txt'}\n",
+    )
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: app.run_watch is not None, "the watch")
+        with (QUEUED_RUN / "combined.log").open("a") as log:
+            log.write("[0] hello from rank 0\n[1] hello from rank 1\n")
+        watch = app.run_watch
+        assert watch is not None
+        await until(pilot, lambda: len(watch.ranks_of) == 2, "the lines, while scontrol hangs")
+        assert app.runs.job_line == ""  # the queue has not answered yet
+        gate.touch()
+        await until(pilot, lambda: "held" in app.runs.job_line, "the queue's answer")

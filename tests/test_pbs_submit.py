@@ -30,8 +30,7 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -45,6 +44,7 @@ from ezpz_core.submit.follow import JobFollower
 from ezpz_core.submit.queue import QueueState
 from ezpz_core.submit.record import read_queue, read_submit
 from tests.hermetic import no_scheduler_path
+from tests.polling import until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -98,16 +98,6 @@ def qstat(env: dict[str, str], job: str, *flags: str) -> dict:
 def finished(env: dict[str, str], job: str) -> dict:
     """The job's attributes once ``qstat -x`` says it finished (F)."""
     return until(lambda: (attrs := qstat(env, job, "-x")).get("job_state") == "F" and attrs)
-
-
-def until(condition: Callable[[], T], timeout: float = 30.0, every: float = 0.1) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("condition not met in time")
 
 
 def only_run(tmp_path: Path) -> Path:

@@ -100,17 +100,8 @@ def fixture_root() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def utc() -> Iterator[None]:
-    """The runs browser shows start times in local time: make that UTC."""
-    before = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    yield
-    if before is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = before
-    time.tzset()
+def _utc(utc: None) -> None:
+    """The runs browser shows start times in local time: UTC here (conftest's ``utc``)."""
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 
 from ezpz_core.run.rundir import RunStatus, run_info
 from ezpz_core.submit.record import read_queue, read_submit
+from tests.polling import until
 from tests.test_slurm_real import EZPZ_TUI, slurm_env  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.timeout(300)
@@ -42,16 +42,6 @@ def scontrol_state(env: dict[str, str], job: str) -> str:
     ).stdout
     match = re.search(r"JobState=(\S+)", out)
     return match.group(1) if match else ""
-
-
-def until(condition, timeout: float = 60.0, every: float = 0.2):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("condition not met in time")
 
 
 def test_submit_wait_trains_on_two_ranks_and_exits_0(

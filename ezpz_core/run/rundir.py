@@ -37,6 +37,7 @@ from typing import Any
 
 import psutil
 
+from ezpz_core.jsonfile import read_json
 from ezpz_core.run.journal import EVENTS, HEARTBEAT_S, OWNER
 from ezpz_core.submit.record import SUBMIT, read_queue, read_submit
 from ezpz_core.tail import LineTail
@@ -102,15 +103,6 @@ class RunInfo:
 
 
 # -- small readers that never raise ---------------------------------------------
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON object from ``path``; None for a missing, partial or non-object file."""
-    try:
-        data = json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _number(value: Any) -> float | None:

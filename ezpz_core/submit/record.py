@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ezpz_core.jsonfile import read_json
 from ezpz_core.submit.queue import JobState
 
 SUBMIT = "submit.json"
@@ -62,16 +63,8 @@ def write_submit(run_dir: Path, record: SubmitRecord) -> None:
     _write(run_dir / SUBMIT, record.to_json())
 
 
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def read_submit(run_dir: Path) -> SubmitRecord | None:
-    data = _read(Path(run_dir) / SUBMIT)
+    data = read_json(Path(run_dir) / SUBMIT)
     if data is None or not isinstance(data.get("scheduler"), str):
         return None
     job_id = data.get("job_id")
@@ -98,7 +91,7 @@ def write_queue(run_dir: Path, state: JobState) -> None:
 
 
 def read_queue(run_dir: Path) -> JobState | None:
-    data = _read(Path(run_dir) / QUEUE)
+    data = read_json(Path(run_dir) / QUEUE)
     return JobState.from_json(data) if data is not None else None
 
 
