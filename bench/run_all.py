@@ -38,6 +38,7 @@ import overhead
 import preview
 import rank_sampling
 import runview
+import stacks
 import watch_models
 import watch_ranks
 
@@ -73,6 +74,7 @@ BENCHMARKS = (
     "runview",
     "rank_sampling",
     "charts",
+    "stacks",
 )
 
 
@@ -614,6 +616,7 @@ def table(results: dict[str, Any]) -> str:
     ch = results.get("charts")
     if ch:
         rows += _charts_rows(ch)
+    rows += stacks.table_rows(results["stacks"]) if "stacks" in results else []
     ff = results.get("firstframe")
     if ff:
         t = ff["targets"]
@@ -672,6 +675,7 @@ def _missed(results: dict[str, Any]) -> list[str]:
         "runview",
         "rank_sampling",
         "charts",
+        "stacks",
     ):
         found = results.get(name)
         if found:
@@ -757,6 +761,7 @@ def main(argv: list[str] | None = None) -> int:
             if quick
             else charts.run(log=log)
         ),
+        "stacks": lambda: stacks.run(quick=quick, log=log),
     }
     failed: list[str] = []
     for name, bench in benchmarks.items():

@@ -185,6 +185,9 @@ def setup_torch(
         chosen = "gloo"
         _init(dist, chosen, store, ranks, timeout)
     info = replace(info, backend=chosen, warnings=tuple(notes))
+    from ezpz_core.hang.fallback import register
+
+    register(environ, ranks.rank)  # the hang doctor's stacks where py-spy cannot attach
     for note in notes:
         if ranks.rank == 0:
             warnings.warn(note, RuntimeWarning, stacklevel=2)

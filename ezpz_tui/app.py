@@ -37,6 +37,7 @@ from ezpz_tui.messages import (
     JobDetected,
     JobSubmitted,
     RunChanged,
+    StacksReady,
 )
 from ezpz_tui.runkeeper import RunKeeper
 from ezpz_tui.screens.launch import LaunchScreen
@@ -122,6 +123,7 @@ class EzpzApp(App[None]):
         super().__init__()
         self.surroundings = surroundings
         self.runs = RunKeeper(self)
+        self.auto_dumped: set[Path] = set()  # runs whose silent ranks were dumped once
         self.charts = ChartKeeper(self)
         self._attach_first = attach
         self._history_first = history
@@ -308,6 +310,60 @@ class EzpzApp(App[None]):
                 self.exit()
 
         self.push_screen(ChooseDialog("The job is still running", choices, ""), answered)
+
+    # the hang doctor ----------------------------------------------------------------
+    def action_dump_stacks(self) -> None:
+        """Every rank's live stack now (py-spy, in a worker), shown grouped."""
+        watch = self.runs.watch
+        if watch is None:
+            self.notify("no run attached: f6 lists the runs", severity="warning")
+            return
+        self.notify("dumping every rank's stack…", timeout=2)
+        self._dump_stacks(watch.path, "console")
+
+    @work(thread=True, group="stacks-auto", exit_on_error=False, description="stacks")
+    def dump_stacks_quietly(self, run_dir: Path, silent: int) -> None:
+        """Ranks went silent: a dump saved and its suspect said, no panel opened."""
+        from ezpz_core.errors import EzpzError as _Error
+        from ezpz_core.hang.dump import take_dump
+
+        try:
+            dump = take_dump(run_dir, dict(self.surroundings.env), "silent")
+        except _Error:
+            return  # (the owner on another host: d says why when asked)
+        suspect = dump.report.suspect
+        said = f"suspect: {suspect.reason}" if suspect else "no rank stands out"
+        self.call_from_thread(
+            self.notify,
+            f"{silent} rank(s) went silent: stacks saved ({said}); d shows them",
+            title="hang doctor",
+            severity="warning",
+            timeout=10,
+        )
+
+    @work(thread=True, exclusive=True, group="stacks", exit_on_error=False, description="stacks")
+    def _dump_stacks(self, run_dir: Path, reason: str) -> None:
+        from ezpz_core.errors import EzpzError as _Error
+        from ezpz_core.hang.dump import latest_report, take_dump
+        from ezpz_tui.screens.stacks import moved_text
+
+        before = latest_report(run_dir)
+        try:
+            dump = take_dump(run_dir, dict(self.surroundings.env), reason)
+        except _Error as exc:
+            self.post_message(StacksReady(None, "", "", str(exc).removeprefix("--stacks: ")))
+            return
+        compared = moved_text(before, dump.report)
+        self.post_message(StacksReady(dump.report, compared, str(dump.text_path)))
+
+    @on(StacksReady)
+    def stacks_ready(self, message: StacksReady) -> None:
+        from ezpz_tui.screens.stacks import StacksScreen
+
+        if message.report is None:
+            self.notify(f"no stacks: {message.error}", severity="error", timeout=10)
+            return
+        self.push_screen(StacksScreen(message.report, message.compared, message.saved))
 
     # batch jobs (a login node) --------------------------------------------------
     def submit_kind(self) -> SchedulerKind | None:

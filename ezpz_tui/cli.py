@@ -42,6 +42,7 @@ examples:
   ezpz-tui --submit --dry-run --nodes 2     print the batch script, submit nothing
   ezpz-tui --submit --wait -- python3 train.py   submit, follow, exit with the job's code
   ezpz-tui --attach 123456                  the console on a submitted job (or a run dir)
+  ezpz-tui --stacks                         every rank's live stack, grouped, suspect named
 
 Flags after "--" belong to COMMAND. A launcher flag that starts with "-" is
 given as --launcher-arg=FLAG; a scheduler directive as --scheduler-arg=ARG.
@@ -137,6 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="open the console on a run, live or finished: a submitted job's id, a run "
         "directory, or (alone) the newest run under --outdir; a run on another host works "
         "over a shared filesystem",
+    )
+    mode.add_argument(
+        "--stacks",
+        nargs="?",
+        const="",
+        metavar="JOBID|RUN_DIR",
+        help="the live Python stacks of every rank of a running job on this host (py-spy), "
+        "identical ones grouped, the suspect rank named; saved in the run's stacks/ "
+        "(alone: the newest run under --outdir)",
     )
     mode.add_argument(
         "--history",
@@ -659,6 +669,17 @@ def history_target(given: str) -> Path:
     return path
 
 
+def _stacks(args: argparse.Namespace) -> int:
+    """``--stacks``: one dump, printed and saved; 1 when no rank gave a stack."""
+    from ezpz_core.hang.dump import take_dump
+
+    run_dir = attach_target(args.stacks, args.outdir)
+    dump = take_dump(run_dir, os.environ)
+    print(dump.text, end="" if dump.text.endswith("\n") else "\n")
+    print(f"ezpz-tui: saved {dump.text_path} and {dump.json_path.name}", file=sys.stderr)
+    return 0 if dump.report.groups else 1
+
+
 def _interactive(args: argparse.Namespace, command: list[str]) -> int:
     """The console, its form filled from the flags; a wrong value shows beside its field."""
     from ezpz_tui.surroundings import real_surroundings
@@ -707,12 +728,15 @@ def run(argv: Sequence[str]) -> int:
         args.submit,
         args.attach is not None,
         args.history is not None,
+        args.stacks is not None,
     )
     if sum(modes) > 1:
         parser.error(
-            "--dry-run, --check, --run, --submit, --attach and --history are separate modes; "
-            "give one (--submit --dry-run prints the batch script)"
+            "--dry-run, --check, --run, --submit, --attach, --stacks and --history are "
+            "separate modes; give one (--submit --dry-run prints the batch script)"
         )
+    if args.stacks is not None:
+        return _stacks(args)
     if args.submit:
         return _submit(args, command)
     if args.run:

@@ -231,6 +231,11 @@ class HeadlessPrinter:
         error = s.get("first_error")
         if error:
             w(f"  first error rank {error['rank']}, line {error['line']}: {error['text'][:200]}\n")
+        stacks = s.get("stacks") or {}
+        if stacks:  # the watchdog dumped every rank before it stopped the job
+            why = stacks.get("why") or "no rank stood out"
+            w(f"  suspect     {why}\n")
+            w(f"  stacks      {stacks.get('path')}\n")
         hidden = s.get("hidden_lines") or {}
         if hidden:
             parts = ", ".join(f"{n} by {name}" for name, n in sorted(hidden.items()))

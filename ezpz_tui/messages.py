@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
+    from ezpz_core.hang.groups import Report
     from ezpz_core.job import Job
     from ezpz_tui.preview import Planner, Preview
 
@@ -58,3 +59,13 @@ class JobCancelled(Message):
     job_id: str
     ok: bool
     message: str
+
+
+@dataclass
+class StacksReady(Message):
+    """A stack dump of the attached run (``report`` None: ``error`` says why)."""
+
+    report: Report | None
+    compared: str
+    saved: str
+    error: str = ""

@@ -102,7 +102,11 @@ class Journal:
         world_size: int | None,
         ranks_expected: int | None,
         t: float | None = None,
+        marker: str = "",
     ) -> None:
+        """``marker``: the job's ``EZPZ_RUN_ID``, by which its processes on a host
+        are found (``--stacks``), whatever launched them (srun's tasks are no
+        descendants of srun)."""
         self.append(
             "started",
             t,
@@ -112,6 +116,7 @@ class Journal:
             argv=list(argv),
             world_size=world_size,
             ranks_expected=ranks_expected,
+            marker=marker,
         )
 
     def attempt(

@@ -67,8 +67,10 @@ class Runner:
         cwd: str | None = None,
         attempt: int = 1,
         room: Room | None = None,
+        before_watchdog: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.argv = tuple(argv)
+        self.before_watchdog = before_watchdog  # the hang doctor's dump, while it still hangs
         self.env = dict(env)
         self.label_format = label_format
         self.sink = sink
@@ -219,6 +221,8 @@ class Runner:
                         "error",
                     )
                 )
+                if self.before_watchdog is not None:
+                    await self.before_watchdog()  # bounded by its own timeout
                 self.request_stop("watchdog")
                 return
             await asyncio.sleep(min(1.0, max(0.05, timeout - idle)))

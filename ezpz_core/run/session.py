@@ -42,6 +42,7 @@ FLUSH_S = 0.2  # a console following the files sees a line within half a second
 METRICS_POLL_S = 1.0
 DISCOVER_EVERY = 3  # polls between scans for an ezpz history file
 DEFAULT_OUTDIR = "outputs/ezpz-tui"
+WATCHDOG_DUMP_S = 30.0  # the watchdog's stack dump, at most, before it stops the job
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,7 @@ class Session:
         self._signum = signal.SIGINT
         self._sleep: asyncio.Future[None] | None = None
         self._launched: set[int] = set()  # attempts whose launcher started
+        self.stacks: dict[str, Any] | None = None  # the watchdog's dump, if it took one
 
     def interrupt(self, signum: int = signal.SIGINT) -> None:
         """First call: SIGINT to the job; later calls escalate (see Runner)."""
@@ -260,14 +262,15 @@ class Session:
         plan_json["run_dir"] = str(self.run_dir)
         plan_json["metrics_rank"] = self.options.metrics_rank
         write_json(self.run_dir / "plan.json", plan_json)
+        env = run_env(self.base_env, self.run_dir)
         journal.started(
             self.run_dir,
             run_argv(self.plan, self.run_dir),
             plan_json["world_size"],
             ranks_expected(self.plan),
             started,
+            marker=env[RUN_MARKER],
         )
-        env = run_env(self.base_env, self.run_dir)
         self.metrics.started = started
         self.metrics.snapshot()
         helpers = [
@@ -366,6 +369,7 @@ class Session:
             grace_s=self.options.grace_s,
             attempt=attempt,
             room=room,
+            before_watchdog=lambda: self._dump_stacks(env),
         )
         self.runner = runner
         flusher = asyncio.ensure_future(self._flusher(store, attempt))
@@ -400,6 +404,36 @@ class Session:
             else {"rank": error.rank, "line": error.line, "text": error.text},
         }
 
+    async def _dump_stacks(self, env: Mapping[str, str]) -> None:
+        """Before the watchdog stops a hung job: every local rank's stack, saved
+        in ``stacks/``, the suspect named in a notice and in the summary."""
+        from ezpz_core.hang.dump import take_dump
+
+        try:
+            dump = await asyncio.wait_for(
+                asyncio.to_thread(take_dump, self.run_dir, env, "watchdog"), WATCHDOG_DUMP_S
+            )
+        except TimeoutError:
+            self._say(
+                Notice(
+                    f"watchdog: no stack dump within {WATCHDOG_DUMP_S:g} s", time.time(), "warning"
+                )
+            )
+            return
+        except Exception as exc:  # the dump must never keep the job from stopping
+            self._say(Notice(f"watchdog: no stack dump: {exc}", time.time(), "warning"))
+            return
+        suspect = dump.report.suspect
+        self.stacks = {
+            "path": str(dump.text_path),
+            "suspect": list(suspect.ranks) if suspect else [],
+            "why": suspect.reason if suspect else "",
+        }
+        said = f"suspect: {suspect.reason}" if suspect else "no rank stands out"
+        self._say(
+            Notice(f"watchdog: stacks saved in {dump.text_path}; {said}", time.time(), "warning")
+        )
+
     def _summary(self, outcome: Outcome) -> dict[str, Any]:
         last = outcome.attempts[-1]
         failed = {
@@ -422,4 +456,5 @@ class Session:
             "metrics_source": outcome.metrics_source,
             "metrics": outcome.metrics.summary_json() if outcome.metrics else {},
             "attempts": outcome.attempts,
+            "stacks": self.stacks,
         }

@@ -88,6 +88,12 @@ class RunScreen(ConsoleScreen):
             "Stop",
             tooltip="Stop the job (SIGINT; again to escalate; a batch job: scancel / qdel)",
         ),
+        Binding(
+            "d",
+            "stacks",
+            "Stacks",
+            tooltip="Every rank's live stack, grouped, the suspect named (py-spy)",
+        ),
         Binding("escape", "close_find", "Close", show=False),
     ]
 
@@ -144,6 +150,7 @@ class RunScreen(ConsoleScreen):
                 self._follow(self.console.run_watch)
             return
         self.query_one(RunBar).show(watch, job_line=self.console.runs.job_line)
+        self._dump_when_silent(watch)
         self._tell_notices(watch)
         for pane in self.query(LogPane):
             pane.refresh_rows()
@@ -522,6 +529,20 @@ class RunScreen(ConsoleScreen):
             if isinstance(pane.source, MergedSource):
                 pane.set_source(pane.source)
         self._changed(0)
+
+    def _dump_when_silent(self, watch: RunWatch) -> None:
+        """The first time ranks go silent in a live run: one dump, saved, the
+        suspect said (the stacks of the moment the hang began are the useful ones)."""
+        if watch.path in self.console.auto_dumped or not watch.running:
+            return
+        with watch.lock:
+            silent = watch.board.summary(watch.now(), True).silent
+        if silent:
+            self.console.auto_dumped.add(watch.path)
+            self.console.dump_stacks_quietly(watch.path, silent)
+
+    def action_stacks(self) -> None:
+        self.console.action_dump_stacks()
 
     def action_stop(self) -> None:
         self.console.stop_run()
