@@ -120,7 +120,7 @@ def _state(pid: int) -> str:
     return stat[stat.rindex(")") + 2 :].split()[0]
 
 
-Runner = Callable[[Sequence[str], float], "subprocess.CompletedProcess[str]"]
+RunCommand = Callable[[Sequence[str], float], "subprocess.CompletedProcess[str]"]
 
 
 def _run(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
@@ -132,7 +132,7 @@ def dump_rank(
     py_spy: str | None,
     silent_s: float | None = None,
     timeout: float = DUMP_TIMEOUT_S,
-    run: Runner = _run,
+    run: RunCommand = _run,
     run_dir: Path | None = None,
 ) -> RankStack:
     """One rank's stacks; never raises (a failure is the stack's ``error``).
@@ -153,7 +153,7 @@ def dump_rank(
 
 
 def _pyspy(
-    proc: RankProcess, py_spy: str, silent_s: float | None, timeout: float, run: Runner
+    proc: RankProcess, py_spy: str, silent_s: float | None, timeout: float, run: RunCommand
 ) -> RankStack:
     host = socket.gethostname()
     errors: list[str] = []
