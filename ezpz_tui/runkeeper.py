@@ -194,8 +194,8 @@ class RunKeeper:
         line = _job_line(job, said)
         if line != self.job_line or ending is not None:
             self._queue_news.set()  # first: a test that sees the line sees it unposted
-            self.job_ending = ending
             self.job_line = line
+            self.job_ending = ending  # last: whoever sees the ending sees its line
             self._wake.set()
         return ending is None
 

@@ -184,7 +184,7 @@ async def test_submit_from_the_console_follows_the_job_to_exit_0(
     app = console(slurm_env, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         run_dir, job = await submit_from_console(app, pilot)
-        assert f"slurm job {job}" in bar_text(app)
+        await until(pilot, lambda: f"slurm job {job}" in bar_text(app), "the job in the bar")
         steps = {f"[{r}] step {i} rank {r}" for r in (0, 1) for i in range(3)}
         await until(pilot, lambda: steps <= lines_of(app), "both ranks' step lines")
         await until(
@@ -198,7 +198,9 @@ async def test_submit_from_the_console_follows_the_job_to_exit_0(
         ending = app.runs.job_ending
         assert ending is not None and ending.exit_code == 0 and ending.from_summary
         await until(pilot, lambda: "finished: exit 0" in bar_text(app), "the bar to say exit 0")
-        assert f"slurm job {job}: completed, exit 0" in bar_text(app)
+        await until(
+            pilot, lambda: f"slurm job {job}: completed, exit 0" in bar_text(app), "completed"
+        )
         assert not app.runs.live()
     assert json.loads((run_dir / "summary.json").read_text())["exit_code"] == 0
     assert {"[0] bye rank 0", "[1] bye rank 1"} <= lines_of_run(run_dir)

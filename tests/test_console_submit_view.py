@@ -251,10 +251,9 @@ def bar(app: EzpzApp) -> str:
 async def test_a_queued_run_shows_what_the_queue_says(config: Path, tmp_path: Path) -> None:
     app = queued_app(config, tmp_path / "bin", tmp_path)
     async with app.run_test(size=(120, 30)) as pilot:
-        await until(pilot, lambda: "held" in app.runs.job_line, "the queue's answer")
-        await pilot.pause()
+        held = f"{QUEUED_RUN.name} · slurm job 3: held (JobHeldUser) for 1:05"
+        await until(pilot, lambda: held in bar(app), "the queue's answer in the run bar")
         assert "in the queue" not in bar(app)
-        assert f"{QUEUED_RUN.name} · slurm job 3: held (JobHeldUser) for 1:05" in bar(app)
         assert "-queued" in app.screen.query_one(RunBar).classes
         assert app.runs.live()
 
