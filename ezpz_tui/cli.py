@@ -591,34 +591,37 @@ def console_form(args: argparse.Namespace, command: list[str]) -> LaunchForm:
 _JOB_ID = re.compile(r"\d+(?:_\d+)?(?:\+\d+)?(?:\.[\w.-]+)?")  # 123, 123_4, 123.pbs01
 
 
-def attach_target(given: str, outdir: str, env: Mapping[str, str] | None = None) -> Path:
-    """The run directory ``--attach`` names: a directory, a submitted job's id
-    (its run under ``outdir``, else where the scheduler says its output goes),
-    or the newest run under ``outdir`` when none is named."""
+def attach_target(
+    given: str, outdir: str, env: Mapping[str, str] | None = None, flag: str = "--attach"
+) -> Path:
+    """The run directory ``--attach`` (or ``--stacks``: ``flag``) names: a
+    directory, a submitted job's id (its run under ``outdir``, else where the
+    scheduler says its output goes), or the newest run under ``outdir`` when
+    none is named."""
     from ezpz_core.run.rundir import is_run_dir, newest_run
 
     if not given:
         newest = newest_run(Path(outdir))
         if newest is None:
             raise UsageError(
-                f"--attach: no runs under {outdir}; start one (ezpz-tui, then ctrl+g) "
+                f"{flag}: no runs under {outdir}; start one (ezpz-tui, then ctrl+g) "
                 "or name a run directory"
             )
         return newest
     path = Path(os.path.expanduser(given))
     if not path.is_dir() and _JOB_ID.fullmatch(given):
-        return _job_run(given, outdir, os.environ if env is None else env)
+        return _job_run(given, outdir, os.environ if env is None else env, flag)
     if not path.is_dir():
-        raise UsageError(f"--attach {given}: no such directory, and not a job id")
+        raise UsageError(f"{flag} {given}: no such directory, and not a job id")
     if not is_run_dir(path):
         raise UsageError(
-            f"--attach {given}: not a run directory (no plan.json, events.jsonl, submit.json "
+            f"{flag} {given}: not a run directory (no plan.json, events.jsonl, submit.json "
             "or combined.log); runs live under --outdir (default ./outputs/ezpz-tui)"
         )
     return path
 
 
-def _job_run(job_id: str, outdir: str, env: Mapping[str, str]) -> Path:
+def _job_run(job_id: str, outdir: str, env: Mapping[str, str], flag: str = "--attach") -> Path:
     """The run of job ``job_id``: under ``outdir``, else the parent of the job's
     output file as its scheduler names it (a job submitted from elsewhere)."""
     import shutil
@@ -647,8 +650,8 @@ def _job_run(job_id: str, outdir: str, env: Mapping[str, str]) -> Path:
             )
         break
     raise UsageError(
-        f"--attach {job_id}: no run of job {job_id} under {outdir}{asked}; "
-        "name its run directory (--attach DIR) or its --outdir"
+        f"{flag} {job_id}: no run of job {job_id} under {outdir}{asked}; "
+        f"name its run directory ({flag} DIR) or its --outdir"
     )
 
 
@@ -673,7 +676,7 @@ def _stacks(args: argparse.Namespace) -> int:
     """``--stacks``: one dump, printed and saved; 1 when no rank gave a stack."""
     from ezpz_core.hang.dump import take_dump
 
-    run_dir = attach_target(args.stacks, args.outdir)
+    run_dir = attach_target(args.stacks, args.outdir, flag="--stacks")
     dump = take_dump(run_dir, os.environ)
     print(dump.text, end="" if dump.text.endswith("\n") else "\n")
     print(f"ezpz-tui: saved {dump.text_path} and {dump.json_path.name}", file=sys.stderr)
