@@ -166,19 +166,86 @@ class _Pump:
         os.close(self.src)
 
 
+DUMP_SIGNAL = signal.SIGUSR1  # the one signal mpirun, Hydra and srun all forward
+DUMP_DEBOUNCE_S = 2.0  # one request reaches a rank once, however many paths it took
+
+
+def _catches(pid: int, signum: int) -> bool:
+    """Whether ``pid`` has a handler of its own for ``signum`` (``SigCgt``)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
+class _Dumper:
+    """The hang doctor's wrapper half: on ``DUMP_SIGNAL`` dump the command's
+    stacks (py-spy, else its faulthandler; ``ezpz_core.hang.collect``) on a thread
+    and send them back as records of kind ``s`` (pieces ``S``), which no launcher
+    splits or mixes. A command that handles the signal itself (Lightning's
+    requeue on SIGUSR1) still gets it; one that does not ignores it (it inherits
+    SIG_IGN), so a launcher that signals the process group kills no rank. Such a
+    launcher (Hydra) also reaches a command's own handler directly: it then runs
+    twice, once from the launcher and once from us (see docs/doctor.md)."""
+
+    def __init__(self, rank: int, proc: subprocess.Popen[bytes], run_dir: str | None) -> None:
+        self.rank, self.proc, self.run_dir = rank, proc, run_dir
+        self.last = float("-inf")
+
+    def asked(self, signum: int, _frame: object) -> None:
+        if _catches(self.proc.pid, signum):
+            self.proc.send_signal(signum)
+        now = time.monotonic()
+        if now - self.last < DUMP_DEBOUNCE_S:
+            return
+        self.last = now
+        threading.Thread(target=self.dump, daemon=True).start()
+
+    def dump(self) -> None:
+        import json
+        from pathlib import Path
+
+        from ezpz_core.hang.collect import RankProcess, dump_rank, find_py_spy
+
+        run_dir = Path(self.run_dir) if self.run_dir else None
+        stack = dump_rank(
+            RankProcess(self.rank, self.proc.pid, "wrapper"),
+            find_py_spy(os.environ),
+            run_dir=run_dir,
+        )
+        data = json.dumps(stack.to_json(), separators=(",", ":")).encode()
+        head, last = f"@ezpz:{self.rank}:S|".encode(), f"@ezpz:{self.rank}:s|".encode()
+        pieces = [data[i : i + PIECE] for i in range(0, len(data), PIECE)] or [b""]
+        records = b"".join(head + p + b"\n" for p in pieces[:-1]) + last + pieces[-1] + b"\n"
+        _write_records(1, records)  # whole records, each write atomic: safe beside the pump
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     env: Mapping[str, str] = os.environ
     if args[:1] == ["--run-dir"] and len(args) > 1:  # where resource stats go
         env = {**os.environ, "EZPZ_RUN_DIR": args[1]}
         args = args[2:]
+    stacks = args[:1] == ["--stacks"]  # SIGUSR1 dumps the command's stacks (see _Dumper)
+    if stacks:
+        args = args[1:]
     if args[:1] == ["--"]:
         args = args[1:]
     rank = rank_from_env(os.environ).rank
     if not args:
-        sys.stderr.write("usage: python -m ezpz_core.rankio [--run-dir DIR] -- COMMAND [ARGS...]\n")
+        sys.stderr.write(
+            "usage: python -m ezpz_core.rankio [--run-dir DIR] [--stacks] -- COMMAND [ARGS...]\n"
+        )
         return 2
     started = time.monotonic()
+    if stacks:
+        # the command inherits "ignore SIGUSR1" unless it sets a handler of its own:
+        # launchers that signal the whole process group (Hydra) must not kill it
+        signal.signal(DUMP_SIGNAL, signal.SIG_IGN)
     try:
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except OSError as exc:
@@ -189,6 +256,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     for sig in FORWARDED:
         signal.signal(sig, lambda signum, _frame: proc.send_signal(signum))
+    if stacks:
+        dumper = _Dumper(rank, proc, env.get("EZPZ_RUN_DIR"))
+        signal.signal(DUMP_SIGNAL, dumper.asked)
     assert proc.stdout is not None and proc.stderr is not None
     pumps = [
         _Pump(rank, proc.stdout.fileno(), 1, "o"),

@@ -21,6 +21,7 @@ import pytest
 
 from ezpz_core.hang.collect import find_py_spy
 from tests.test_run_e2e import EZPZ_TUI, PY, job_env
+from tests.test_slurm_real import slurm_env  # noqa: F401 - the fixture
 
 pytestmark = [
     pytest.mark.timeout(240),
@@ -61,13 +62,30 @@ main()
 """
 
 
-def start(tmp_path: Path, flags: list[str]) -> tuple[subprocess.Popen[bytes], Path]:
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(
+    tmp_path: Path, flags: list[str], mpich: bool = False
+) -> tuple[subprocess.Popen[bytes], Path]:
     job = tmp_path / "hung.py"
     job.write_text(HUNG_JOB)
     run_dir = tmp_path / "run"
     argv = [str(EZPZ_TUI), "--run", "--quiet", f"--run-dir={run_dir}", "-n", "4", *flags]
     proc = subprocess.Popen(
-        [*argv, "--", PY, str(job)], env=job_env(), cwd=tmp_path, stdout=subprocess.DEVNULL
+        [*argv, "--", PY, str(job)],
+        # (MPICH's Hydra with Open MPI's mpi4py: the rendezvous is named, as users do)
+        env=job_env(
+            mpich=mpich,
+            **({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())} if mpich else {}),
+        ),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
     )
     return proc, run_dir
 
@@ -117,21 +135,35 @@ def stop(proc: subprocess.Popen[bytes]) -> int:
     return proc.wait(timeout=60)
 
 
-@pytest.mark.parametrize(
-    "flags",
-    [["--launcher", "mpirun"], ["--launcher", "torchrun"]],
-    ids=["openmpi", "torchrun"],
-)
-def test_stacks_group_the_waiting_ranks_and_name_the_stuck_one(
-    tmp_path: Path, flags: list[str]
-) -> None:
-    proc, run_dir = start(tmp_path, flags)
+# name -> (flags, MPICH first on PATH, the route the dump takes)
+ROUTES = {
+    # label mode: no wrapper; this host's ranks dumped by --stacks itself
+    "openmpi": (["--launcher", "mpirun"], False, "local"),
+    # the wrappers, asked by SIGUSR1 that mpirun / Hydra forward to every rank
+    "openmpi-wrapper": (["--launcher", "mpirun", "--rank-io", "wrapper"], False, "wrapper"),
+    "hydra": (["--launcher", "mpirun"], True, "wrapper"),
+    # the wrappers, signalled directly (torchrun's agent dies of SIGUSR1)
+    "torchrun": (["--launcher", "torchrun"], False, "wrapper"),
+}
+
+
+def notices(run_dir: Path) -> list[str]:
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    return [e["text"] for e in events if e["event"] == "notice"]
+
+
+@pytest.mark.parametrize("name", sorted(ROUTES))
+def test_stacks_group_the_waiting_ranks_and_name_the_stuck_one(tmp_path: Path, name: str) -> None:
+    flags, mpich, route = ROUTES[name]
+    proc, run_dir = start(tmp_path, flags, mpich)
     try:
         found = until_grouped(run_dir, proc)
         no_rank_stopped(run_dir)
     finally:
         code = stop(proc) if proc.poll() is None else proc.returncode
-    assert code == 130  # stopped by our SIGINT, after the dumps
+    assert code == 130  # stopped by our SIGINT, after the dumps: no signal killed a rank
+    by_session = any(t.startswith("stacks saved in") for t in notices(run_dir))
+    assert by_session is (route == "wrapper")  # the session asked the wrappers
     report, text = found["report"], found["text"]
     groups = [(g["ranks"], g["frames"]) for g in report["groups"]]
     ranks = sorted(r for rs, _ in groups for r in rs)
@@ -203,3 +235,41 @@ def test_a_rank_py_spy_may_not_trace_is_asked_through_its_faulthandler(tmp_path:
     assert sources == dict.fromkeys(range(4), "faulthandler")
     assert all("Permission Denied" in s["error"] for s in report["stacks"])
     assert "faulthandler" in done.stdout.splitlines()[0]
+
+
+def test_under_a_real_srun_the_wrappers_answer_through_slurm(
+    slurm_env: dict[str, str],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """``salloc -N1 -n2 ezpz-tui --run --rank-io wrapper``: --stacks from outside
+    the allocation asks the run, whose srun forwards SIGUSR1 to both tasks'
+    wrappers; rank 1 (stuck in its data step) is named."""
+    job = tmp_path / "hung.py"
+    job.write_text(HUNG_JOB.replace("if rank == 2:", "if rank == 1:"))
+    run_dir = tmp_path / "run"
+    env = {**slurm_env, "NO_COLOR": "1"}
+    argv = ["salloc", "-N1", "-n2", "--time=5", str(EZPZ_TUI), "--run", "--quiet"]
+    argv += [f"--run-dir={run_dir}", "--rank-io", "wrapper", "--", PY, str(job)]
+    proc = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 150
+        report: dict = {}  # type: ignore[type-arg]
+        while time.monotonic() < deadline and (report.get("suspect") or {}).get("ranks") != [1]:
+            assert proc.poll() is None, "the job ended before it hung"
+            logs = [run_dir / "ranks" / f"rank-{r}.log" for r in range(2)]
+            if all(p.exists() and "ready" in p.read_text() for p in logs):
+                done = subprocess.run(
+                    [str(EZPZ_TUI), "--stacks", str(run_dir)],
+                    env=env, capture_output=True, text=True, timeout=60, check=False,
+                )  # fmt: skip
+                assert done.returncode == 0, done.stderr
+                report = json.loads(sorted((run_dir / "stacks").glob("*.json"))[-1].read_text())
+            time.sleep(0.5)
+        assert report["suspect"]["ranks"] == [1], report
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=90)
+    assert code == 143, code  # salloc revokes the allocation on SIGINT: SIGTERM to --run
+    assert {s["rank"]: s["source"] for s in report["stacks"]} == {0: "py-spy", 1: "py-spy"}
+    assert any(t.startswith("stacks saved in") for t in notices(run_dir))  # the session's

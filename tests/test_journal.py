@@ -91,9 +91,11 @@ def test_events_tell_start_attempt_each_rank_s_exit_and_the_end(tmp_path: Path) 
     plan = load(run_dir / "plan.json")
     assert started["host"] == socket.gethostname()
     assert started["run_dir"] == str(run_dir)
-    # the plan's argv, and the wrapper told where the run directory is
+    # the plan's argv, and the wrapper told where the run directory is and to
+    # dump its rank's stacks on request
     wrapper = plan["argv"].index("ezpz_core.rankio") + 1
-    run_argv = [*plan["argv"][:wrapper], "--run-dir", str(run_dir), *plan["argv"][wrapper:]]
+    told = ["--run-dir", str(run_dir), "--stacks"]
+    run_argv = [*plan["argv"][:wrapper], *told, *plan["argv"][wrapper:]]
     assert started["argv"] == run_argv
     assert (started["world_size"], started["ranks_expected"]) == (2, 2)
 

@@ -133,7 +133,7 @@ def test_the_run_argv_tells_every_wrapper_where_the_run_dir_is(tmp_path: Path) -
     ]
     argv = next(e["argv"] for e in events if e["event"] == "started")
     at = argv.index("ezpz_core.rankio")
-    assert argv[at + 1 : at + 4] == ["--run-dir", str(result.run_dir), "--"]
+    assert argv[at + 1 : at + 5] == ["--run-dir", str(result.run_dir), "--stacks", "--"]
 
 
 def test_the_wrapper_samples_into_the_run_dir_its_command_line_names(tmp_path: Path) -> None:

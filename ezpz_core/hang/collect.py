@@ -98,7 +98,7 @@ def rank_processes(marker: str, me: int | None = None) -> list[RankProcess]:
         if facts is None:
             continue
         ppid, python, cmdline = facts
-        if not python or "ezpz_core.rankio" in cmdline:
+        if not python or _is_wrapper(cmdline):
             continue
         ranks = rank_from_env(env)
         if ranks.source == "none":
@@ -225,3 +225,27 @@ def silence_of(run_dir: Path, now: float | None = None) -> dict[int, float]:
             except OSError:
                 continue
     return out
+
+
+def wrapper_processes(marker: str, me: int | None = None) -> list[int]:
+    """This host's rank wrappers of the job marked ``marker`` (``--rank-io
+    wrapper``): what the hang doctor signals where the launcher forwards nothing."""
+    me = os.getpid() if me is None else me
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == me:
+            continue
+        env = _environ(int(name))
+        if env is None or env.get("EZPZ_RUN_ID") != marker:
+            continue
+        facts = _ppid_and_python(int(name))
+        if facts is not None and facts[1] and _is_wrapper(facts[2]):
+            found.append(int(name))
+    return found
+
+
+def _is_wrapper(cmdline: str) -> bool:
+    """``python -m ezpz_core.rankio ...`` itself, not a process that merely names
+    it in its arguments (torchrun's agent does, and SIGUSR1 would kill it)."""
+    words = cmdline.split(" ")
+    return words[1:3] == ["-m", "ezpz_core.rankio"]

@@ -8,6 +8,7 @@ there to read afterwards, and two dumps can be compared.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -25,8 +26,10 @@ from ezpz_core.hang.collect import (
 )
 from ezpz_core.hang.groups import Report, build_report, render_text
 from ezpz_core.hang.stacks import RankStack
+from ezpz_core.jsonfile import read_json
 
 STACKS = "stacks"
+REQUEST = f"{STACKS}/request"  # created to ask a running --run for a dump via its wrappers
 
 
 @dataclass(frozen=True)
@@ -59,10 +62,13 @@ def take_dump(
     reason: str = "asked",
     now: float | None = None,
 ) -> Dump:
-    """Dump every rank of the run in ``run_dir`` that runs on this host."""
+    """Dump every rank of the run in ``run_dir``: through its wrappers when it
+    has them (every host), else the ranks on this host with py-spy."""
     started = _started(run_dir)
     if started is None:
         raise UsageError(f"--stacks: {run_dir} is no run directory of a started run")
+    if _wrappers_answer(run_dir, started):
+        return ask_running(run_dir)
     marker = started.get("marker")
     host = str(started.get("host") or "")
     if not isinstance(marker, str) or not marker:
@@ -91,6 +97,17 @@ def take_dump(
     return save(run_dir, report, reason)
 
 
+def _wrappers_answer(run_dir: Path, started: Mapping[str, Any]) -> bool:
+    """The run's ranks have wrappers that dump on request (``--rank-io wrapper``
+    by a version that passes them ``--stacks``), and its ``--run`` still runs."""
+    from ezpz_core.run.rundir import RunStatus, run_info
+
+    argv = started.get("argv")
+    if not isinstance(argv, list) or "--stacks" not in argv:
+        return False
+    return run_info(run_dir).status is RunStatus.RUNNING
+
+
 def save(run_dir: Path, report: Report, reason: str) -> Dump:
     folder = run_dir / STACKS
     folder.mkdir(exist_ok=True)
@@ -110,10 +127,67 @@ def save(run_dir: Path, report: Report, reason: str) -> Dump:
 
 def latest_report(run_dir: Path) -> Report | None:
     """The newest dump saved for this run (to compare the next one with)."""
-    from ezpz_core.jsonfile import read_json
-
     for path in sorted((run_dir / STACKS).glob("*.json"), reverse=True):
         report = Report.from_json(read_json(path))
         if report is not None:
             return report
     return None
+
+
+def wrapper_report(
+    run_dir: Path,
+    replies: Mapping[int, str],
+    world: int | None,
+    t: float,
+    reason: str,
+    waited_s: float,
+) -> Dump:
+    """The report of the wrappers' answers (``RankStack`` JSON, one per rank),
+    with each rank's silence, and the ranks that did not answer; saved."""
+    import dataclasses
+
+    silence = silence_of(run_dir, t)
+    stacks: list[RankStack] = []
+    for rank, text in sorted(replies.items()):
+        try:
+            stack = RankStack.from_json(json.loads(text))
+        except ValueError:
+            stack = None
+        if stack is None:
+            stack = RankStack(rank, "none", error="its wrapper's answer was not readable")
+        stacks.append(dataclasses.replace(stack, silent_s=silence.get(rank)))
+    for rank in range(world or 0):
+        if rank not in replies:
+            why = f"its wrapper did not answer within {waited_s:g} s (its host down, or no wrapper)"
+            stacks.append(RankStack(rank, "none", error=why, silent_s=silence.get(rank)))
+    report = build_report(sorted(stacks, key=lambda s: s.rank), t)
+    return save(run_dir, report, reason)
+
+
+def ask_running(run_dir: Path, timeout_s: float = 30.0) -> Dump:
+    """Ask the run's own ``--run`` for a dump through its wrappers (every host)
+    and wait for it: the way for runs with ``--rank-io wrapper``."""
+    folder = run_dir / STACKS
+    folder.mkdir(exist_ok=True)
+    before = {p.name for p in folder.glob("*.json")}
+    (run_dir / REQUEST).write_text(f"{time.time()}\n")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        fresh = sorted(p for p in folder.glob("*.json") if p.name not in before)
+        if fresh:
+            path = fresh[-1]
+            text_path = path.with_suffix(".txt")
+            for _ in range(100):  # the .txt is written right after the .json
+                if text_path.exists():
+                    break
+                time.sleep(0.02)
+            report = Report.from_json(read_json(path))
+            if report is not None and text_path.exists():
+                return Dump(report, path, text_path, text_path.read_text())
+        time.sleep(0.1)
+    with contextlib.suppress(OSError):
+        (run_dir / REQUEST).unlink()
+    raise UsageError(
+        f"--stacks: the run's ezpz-tui --run did not answer within {timeout_s:g} s "
+        "(is it still running? an older version?)"
+    )

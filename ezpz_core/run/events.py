@@ -90,6 +90,16 @@ class RankExited:
 
 
 @dataclass(frozen=True)
+class StackReply:
+    """A rank wrapper's answer to a stack dump request: its command's stacks
+    (``RankStack.to_json`` as one JSON line), sent as records of kind ``s``."""
+
+    rank: int
+    text: str
+    t: float
+
+
+@dataclass(frozen=True)
 class Notice:
     """Something the runner itself has to say (watchdog, signals, retries)."""
 
@@ -105,4 +115,4 @@ class Finished:
     reason: str = ""  # "", "watchdog", "interrupted", "not-found"
 
 
-Event = Started | Lines | RankExited | Notice | Finished
+Event = Started | Lines | RankExited | StackReply | Notice | Finished

@@ -41,7 +41,7 @@ class LabelFormat(StrEnum):
 
 _OPENMPI = r"(?:\[[^\]\n]*\d\d:\d\d:\d\d[^\]\n]*\])?\[\d+,(\d+)\]<(std(?:out|err|diag))>: ?"
 _SRUN = r" *(\d+): "
-_WRAPPER = r"(?:\[\w+\]:)?@ezpz:(\d+):([oOeEx])\|"
+_WRAPPER = r"(?:\[\w+\]:)?@ezpz:(\d+):([oOeExsS])\|"
 
 _WRAPPER_LINE = re.compile(_WRAPPER)
 _OPENMPI_LINE = re.compile(_OPENMPI)
@@ -102,6 +102,7 @@ class Attributor:
         self.fmt = fmt
         self.stream = stream
         self.exits: list[RankExited] = []
+        self.stacks: list[tuple[int, str]] = []  # (rank, text) of stack records (``s``)
         self._pieces: dict[tuple[int, str], list[str]] = {}
         self._prte_rank: int | None = None
         self._last: tuple[int, str] = (LAUNCHER, stream)  # rank and stream of the last row
@@ -260,6 +261,12 @@ class Attributor:
             if kind == "x":
                 self.exits.append(RankExited(rank, int(text) if text.lstrip("-").isdigit() else 1))
                 continue
+            if kind in "sS":  # a stack dump's record: never a line of the rank's output
+                pieces = self._pieces.setdefault((rank, "stack"), [])
+                pieces.append(text)
+                if kind == "s":
+                    self.stacks.append((rank, "".join(self._pieces.pop((rank, "stack")))))
+                continue
             stream = _STREAM[kind.lower()]
             key = (rank, stream)
             if kind.isupper():  # a piece: the line continues in a later record
@@ -291,7 +298,11 @@ class Attributor:
 
     def flush(self) -> list[Row]:
         """Pieces still waiting for their end (the rank died mid-line)."""
-        out = [(rank, stream, "".join(p)) for (rank, stream), p in self._pieces.items() if p]
+        out = [
+            (rank, stream, "".join(p))
+            for (rank, stream), p in self._pieces.items()
+            if p and stream != "stack"  # half a stack record is no line of the rank
+        ]
         self._pieces.clear()
         return out
 
@@ -316,6 +327,10 @@ class Attributor:
     def take_exits(self) -> list[RankExited]:
         exits, self.exits = self.exits, []
         return exits
+
+    def take_stacks(self) -> list[tuple[int, str]]:
+        stacks, self.stacks = self.stacks, []
+        return stacks
 
 
 _LINE_LABELS: dict[LabelFormat, re.Pattern[bytes]] = {

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from ezpz_core.run.events import Event, Finished, Lines, Notice, Started
+from ezpz_core.run.events import Event, Finished, Lines, Notice, StackReply, Started
 from ezpz_core.run.labels import Attributor, LabelFormat
 from ezpz_core.run.splitter import LineSplitter
 
@@ -91,6 +91,12 @@ class Runner:
         self._escalation: asyncio.Task[None] | None = None
         self._known: dict[int, float] = {}  # descendant pid -> create time
         self.exits: dict[int, int] = {}
+
+    @property
+    def pid(self) -> int | None:
+        """The launcher's pid while it runs (the hang doctor signals it)."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.returncode is None else None
 
     # -- stopping -----------------------------------------------------------
 
@@ -174,6 +180,9 @@ class Runner:
                 sink(self._lines(attributor, block, splitter.continued, stream, now))
                 if attributor.exits:
                     self._exits(attributor)
+                if attributor.stacks:
+                    for rank, text in attributor.take_stacks():
+                        sink(StackReply(rank, text, now))
             if room is not None:
                 self.held += 1
                 try:

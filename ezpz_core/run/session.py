@@ -25,24 +25,39 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ezpz_core.kinds import RankIO
 from ezpz_core.launch.plan import RANKIO_MODULE, LaunchPlan
 from ezpz_core.launch.styles import Style
 from ezpz_core.metrics import MetricSeries
-from ezpz_core.run.events import LAUNCHER, Event, Lines, Notice, RankExited, Started
+from ezpz_core.run.events import (
+    LAUNCHER,
+    Event,
+    Lines,
+    Notice,
+    RankExited,
+    StackReply,
+    Started,
+)
 from ezpz_core.run.journal import Journal, ProgressMeter
 from ezpz_core.run.labels import LabelFormat
 from ezpz_core.run.metricwatch import MetricsWatch, history_roots
 from ezpz_core.run.runner import EXIT_INTERRUPTED, EXIT_NOT_FOUND, RUN_MARKER, Runner, RunResult
 from ezpz_core.run.store import AttemptStore, claim_run_dir, new_run_dir, rank_log, write_json
 
+if TYPE_CHECKING:
+    from ezpz_core.hang.dump import Dump
+
 FLUSH_S = 0.2  # a console following the files sees a line within half a second
 METRICS_POLL_S = 1.0
 DISCOVER_EVERY = 3  # polls between scans for an ezpz history file
 DEFAULT_OUTDIR = "outputs/ezpz-tui"
 WATCHDOG_DUMP_S = 30.0  # the watchdog's stack dump, at most, before it stops the job
+STACK_POLL_S = 0.25  # how often a stack request (stacks/request) is looked for
+WRAPPER_WAIT_S = 10.0  # for every rank's wrapper to answer a dump request
+# launchers that forward SIGUSR1 to every rank (measured: docs/doctor.md)
+FORWARDS_USR1 = frozenset({Style.OPENMPI, Style.HYDRA, Style.MPIRUN, Style.SRUN, Style.SOPHIA})
 
 
 @dataclass(frozen=True)
@@ -94,7 +109,8 @@ def run_argv(plan: LaunchPlan, run_dir: Path) -> tuple[str, ...]:
     if plan.rank_io is RankIO.WRAPPER:
         for i in range(len(argv) - 1):
             if argv[i] == "-m" and argv[i + 1] == RANKIO_MODULE:
-                argv = (*argv[: i + 2], "--run-dir", str(run_dir), *argv[i + 2 :])
+                extra = ("--run-dir", str(run_dir), "--stacks")  # --stacks: SIGUSR1 dumps
+                argv = (*argv[: i + 2], *extra, *argv[i + 2 :])
                 break
     return argv
 
@@ -190,6 +206,7 @@ class Session:
         self._sleep: asyncio.Future[None] | None = None
         self._launched: set[int] = set()  # attempts whose launcher started
         self.stacks: dict[str, Any] | None = None  # the watchdog's dump, if it took one
+        self._stack_replies: dict[int, str] = {}  # rank -> its wrapper's answer
 
     def interrupt(self, signum: int = signal.SIGINT) -> None:
         """First call: SIGINT to the job; later calls escalate (see Runner)."""
@@ -221,6 +238,9 @@ class Session:
             elif isinstance(event, Started):
                 self._launched.add(attempt)
                 journal.attempt(attempt, event.pid, event.argv, store.directory, event.t)
+            elif isinstance(event, StackReply):
+                self._stack_replies[event.rank] = event.text
+                return  # the hang doctor's, not the view's
             sink(event)
 
         return handle
@@ -276,6 +296,7 @@ class Session:
         helpers = [
             asyncio.ensure_future(self._metrics_poller()),
             asyncio.ensure_future(journal.heartbeat()),
+            asyncio.ensure_future(self._stack_requests(env)),
         ]
         try:
             outcome = await self._run_attempts(env, started)
@@ -404,15 +425,66 @@ class Session:
             else {"rank": error.rank, "line": error.line, "text": error.text},
         }
 
+    async def _stack_requests(self, env: Mapping[str, str]) -> None:
+        """``ezpz-tui --stacks`` (or the console) asks by creating
+        ``stacks/request``: the wrappers of every host are asked through the
+        launcher, and the dump is saved like any other."""
+        from ezpz_core.hang.dump import REQUEST
+
+        request = self.run_dir / REQUEST
+        while True:
+            await asyncio.sleep(STACK_POLL_S)
+            if not request.exists():
+                continue
+            with contextlib.suppress(OSError):
+                request.unlink()
+            try:
+                dump = await self._wrapper_dump(env, "asked")
+            except Exception as exc:  # a request must never end the run
+                self._say(Notice(f"no stack dump: {exc}", time.time(), "warning"))
+                continue
+            self._say(Notice(f"stacks saved in {dump.text_path}", time.time(), "info"))
+
+    async def _wrapper_dump(self, env: Mapping[str, str], reason: str) -> Dump:
+        """Every rank's stack through its wrapper: SIGUSR1 to the launcher, which
+        forwards it to every rank (mpirun, Hydra, srun); torchrun (its agent dies
+        of it) and direct runs: to this host's wrappers themselves."""
+        from ezpz_core.hang.collect import wrapper_processes
+        from ezpz_core.hang.dump import wrapper_report
+
+        runner = self.runner
+        if runner is None or runner.pid is None:
+            raise RuntimeError("the job is not running")
+        self._stack_replies = {}
+        asked = time.time()
+        if self.plan.launcher.style in FORWARDS_USR1:
+            os.kill(runner.pid, signal.SIGUSR1)
+        else:
+            for pid in wrapper_processes(env[RUN_MARKER]):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGUSR1)
+        world = self.plan.topology.world_size if self.plan.topology else None
+        deadline = time.monotonic() + WRAPPER_WAIT_S
+        while time.monotonic() < deadline and (world is None or len(self._stack_replies) < world):
+            await asyncio.sleep(0.05)
+        replies = dict(self._stack_replies)
+        return await asyncio.to_thread(
+            wrapper_report, self.run_dir, replies, world, asked, reason, WRAPPER_WAIT_S
+        )
+
     async def _dump_stacks(self, env: Mapping[str, str]) -> None:
-        """Before the watchdog stops a hung job: every local rank's stack, saved
-        in ``stacks/``, the suspect named in a notice and in the summary."""
+        """Before the watchdog stops a hung job: every rank's stack (through the
+        wrappers, else this host's ranks by py-spy), saved in ``stacks/``, the
+        suspect named in a notice and in the summary."""
         from ezpz_core.hang.dump import take_dump
 
         try:
-            dump = await asyncio.wait_for(
-                asyncio.to_thread(take_dump, self.run_dir, env, "watchdog"), WATCHDOG_DUMP_S
-            )
+            if self.plan.rank_io is RankIO.WRAPPER:
+                dump = await asyncio.wait_for(self._wrapper_dump(env, "watchdog"), WATCHDOG_DUMP_S)
+            else:
+                dump = await asyncio.wait_for(
+                    asyncio.to_thread(take_dump, self.run_dir, env, "watchdog"), WATCHDOG_DUMP_S
+                )
         except TimeoutError:
             self._say(
                 Notice(
