@@ -36,7 +36,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from ezpz_core.rankenv import rank_from_env
 
@@ -182,6 +182,32 @@ def _catches(pid: int, signum: int) -> bool:
     return False
 
 
+YAMA_SCOPE = "/proc/sys/kernel/yama/ptrace_scope"
+PR_SET_PTRACER = 0x59616D61  # <linux/prctl.h>: let this pid (and its children) trace me
+
+
+def _tracer_allowed(wrapper: int, scope_path: str = YAMA_SCOPE) -> Callable[[], None] | None:
+    """Where Yama allows tracing only by ancestors (``ptrace_scope`` 1), py-spy,
+    a child of the wrapper, is no ancestor of the wrapper's command: the command
+    names the wrapper as its tracer (``PR_SET_PTRACER``) before it execs.
+    None where nothing is needed (no Yama, or scope 0) or nothing can help (2, 3)."""
+    try:
+        with open(scope_path) as handle:
+            scope = handle.read().strip()
+    except OSError:
+        return None
+    if scope != "1":
+        return None
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def allow() -> None:  # in the child, between fork and exec: no Python objects shared
+        libc.prctl(PR_SET_PTRACER, wrapper, 0, 0, 0)
+
+    return allow
+
+
 class _Dumper:
     """The hang doctor's wrapper half: on ``DUMP_SIGNAL`` dump the command's
     stacks (py-spy, else its faulthandler; ``ezpz_core.hang.collect``) on a thread
@@ -246,8 +272,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the command inherits "ignore SIGUSR1" unless it sets a handler of its own:
         # launchers that signal the whole process group (Hydra) must not kill it
         signal.signal(DUMP_SIGNAL, signal.SIG_IGN)
+    preexec = _tracer_allowed(os.getpid()) if stacks else None
     try:
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=preexec
+        )
     except OSError as exc:
         code = 127 if isinstance(exc, FileNotFoundError) else 126
         message = f"ezpz rankio: cannot run {args[0]!r}: {exc.strerror or exc}".encode()

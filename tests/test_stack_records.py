@@ -126,3 +126,26 @@ def test_a_command_with_its_own_sigusr1_handler_still_gets_it(tmp_path: Path) ->
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize(("scope", "needed"), [("0\n", False), ("1\n", True), ("2\n", False)])
+def test_the_command_names_its_wrapper_as_tracer_only_where_yama_needs_it(
+    tmp_path: Path, scope: str, needed: bool
+) -> None:
+    """No Yama here to try it on: what is decided from ``ptrace_scope`` is tested,
+    and (scope 1) that the prctl call runs in a child without failing it."""
+    from ezpz_core.rankio import _tracer_allowed
+
+    path = tmp_path / "ptrace_scope"
+    path.write_text(scope)
+    allow = _tracer_allowed(os.getpid(), str(path))
+    assert (allow is not None) is needed
+    if allow is not None:
+        done = subprocess.run([PY, "-c", "pass"], preexec_fn=allow, check=False)
+        assert done.returncode == 0
+
+
+def test_without_yama_nothing_is_set(tmp_path: Path) -> None:
+    from ezpz_core.rankio import _tracer_allowed
+
+    assert _tracer_allowed(os.getpid(), str(tmp_path / "missing")) is None
