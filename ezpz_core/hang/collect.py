@@ -69,8 +69,8 @@ def _environ(pid: int) -> dict[str, str] | None:
     return out
 
 
-def _ppid_and_python(pid: int) -> tuple[int, bool, str] | None:
-    """Parent pid, whether the process runs Python, and its command line."""
+def _ppid_and_python(pid: int) -> tuple[int, bool, list[str]] | None:
+    """Parent pid, whether the process runs Python, and its command line's words."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -79,7 +79,7 @@ def _ppid_and_python(pid: int) -> tuple[int, bool, str] | None:
         return None
     ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
     words = [w.decode("utf-8", "replace") for w in cmdline if w]
-    return ppid, exe.startswith("python"), " ".join(words)
+    return ppid, exe.startswith("python"), words
 
 
 def rank_processes(marker: str, me: int | None = None) -> list[RankProcess]:
@@ -97,8 +97,8 @@ def rank_processes(marker: str, me: int | None = None) -> list[RankProcess]:
         facts = _ppid_and_python(pid)
         if facts is None:
             continue
-        ppid, python, cmdline = facts
-        if not python or _is_wrapper(cmdline):
+        ppid, python, words = facts
+        if not python or _is_wrapper(words):
             continue
         ranks = rank_from_env(env)
         if ranks.source == "none":
@@ -244,8 +244,7 @@ def wrapper_processes(marker: str, me: int | None = None) -> list[int]:
     return found
 
 
-def _is_wrapper(cmdline: str) -> bool:
+def _is_wrapper(words: list[str]) -> bool:
     """``python -m ezpz_core.rankio ...`` itself, not a process that merely names
     it in its arguments (torchrun's agent does, and SIGUSR1 would kill it)."""
-    words = cmdline.split(" ")
     return words[1:3] == ["-m", "ezpz_core.rankio"]

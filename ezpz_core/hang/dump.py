@@ -12,7 +12,7 @@ import contextlib
 import json
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,13 +42,22 @@ class Dump:
 
 def _started(run_dir: Path) -> dict[str, Any] | None:
     """The run's ``started`` event (the first line of ``events.jsonl``)."""
-    try:
-        with open(run_dir / "events.jsonl", "rb") as handle:
-            first = handle.readline()
-        event = json.loads(first)
-    except (OSError, ValueError):
-        return None
-    return event if isinstance(event, dict) and event.get("event") == "started" else None
+    from ezpz_core.run.rundir import EVENTS, first_event
+
+    event = first_event(run_dir / EVENTS)
+    return event if event is not None and event.get("event") == "started" else None
+
+
+def _missing(
+    world: int | None, have: Iterable[int], why: str, silence: Mapping[int, float]
+) -> list[RankStack]:
+    """A stackless entry for each rank of the world that gave none, saying why."""
+    seen = set(have)
+    return [
+        RankStack(rank, "none", error=why.format(rank=rank), silent_s=silence.get(rank))
+        for rank in range(world or 0)
+        if rank not in seen
+    ]
 
 
 def _world(run_dir: Path, started: Mapping[str, Any]) -> int | None:
@@ -83,16 +92,10 @@ def take_dump(
         where = f" (its owner is on {host}; run --stacks there)" if host and host != here else ""
         raise UsageError(f"--stacks: no rank of this run is running on {here}{where}")
     t = time.time() if now is None else now
-    stacks = collect(procs, py_spy, silence_of(run_dir, t), run_dir=run_dir)
-    world = _world(run_dir, started)
-    seen = {s.rank for s in stacks}
-    if world is not None:
-        here = socket.gethostname()
-        stacks += [
-            RankStack(rank, "none", error=f"no process of rank {rank} on {here}")
-            for rank in range(world)
-            if rank not in seen
-        ]
+    silence = silence_of(run_dir, t)
+    stacks = collect(procs, py_spy, silence, run_dir=run_dir)
+    why = f"no process of rank {{rank}} on {socket.gethostname()}"
+    stacks += _missing(_world(run_dir, started), (s.rank for s in stacks), why, {})
     report = build_report(sorted(stacks, key=lambda s: s.rank), t)
     return save(run_dir, report, reason)
 
@@ -156,10 +159,8 @@ def wrapper_report(
         if stack is None:
             stack = RankStack(rank, "none", error="its wrapper's answer was not readable")
         stacks.append(dataclasses.replace(stack, silent_s=silence.get(rank)))
-    for rank in range(world or 0):
-        if rank not in replies:
-            why = f"its wrapper did not answer within {waited_s:g} s (its host down, or no wrapper)"
-            stacks.append(RankStack(rank, "none", error=why, silent_s=silence.get(rank)))
+    why = f"its wrapper did not answer within {waited_s:g} s (its host down, or no wrapper)"
+    stacks += _missing(world, replies, why, silence)
     report = build_report(sorted(stacks, key=lambda s: s.rank), t)
     return save(run_dir, report, reason)
 

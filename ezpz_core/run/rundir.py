@@ -223,7 +223,7 @@ def _tail_events(path: Path, size: int = TAIL_BYTES) -> list[dict[str, Any]]:
     return [event for line in lines if (event := parse_event(line)) is not None]
 
 
-def _first_event(path: Path) -> dict[str, Any] | None:
+def first_event(path: Path) -> dict[str, Any] | None:
     """The first whole event of ``path`` (the ``started`` event of a run)."""
     try:
         with open(path, "rb") as handle:
@@ -246,7 +246,7 @@ def run_info(path: Path | str, now: float | None = None) -> RunInfo:
     now = time.time() if now is None else now
     plan = read_json(path / PLAN) or {}
     owner = read_owner(path)
-    started = _first_event(path / EVENTS)
+    started = first_event(path / EVENTS)
     start = owner.start if owner is not None else None
     if start is None and started is not None and started.get("event") == "started":
         start = _number(started.get("t"))
